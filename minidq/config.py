@@ -1,0 +1,103 @@
+"""Model configuration: one dataclass that reads and writes Hugging Face's `config.json`.
+
+BART and mBART share one architecture; mBART differs only in where the LayerNorms sit
+(pre-LN plus a final LayerNorm after each stack) and in how the decoder input is shifted.
+So one `BartConfig` covers both, with `model_type` telling them apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+MODEL_TYPES = ("bart", "mbart")
+ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "swish", "tanh")
+# Keys without a safe default: a config.json lacking one of them is not a BART config.
+REQUIRED_KEYS = (
+    "vocab_size", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
+    "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim", "max_position_embeddings",
+)
+
+
+class ConfigError(ValueError):
+    """A config.json that minidq cannot (or will not) interpret."""
+
+
+@dataclass
+class BartConfig:
+    model_type: str = "bart"             # "bart" (post-LN) or "mbart" (pre-LN + final LayerNorms)
+    vocab_size: int = 50265
+    d_model: int = 768                   # hidden size
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    encoder_attention_heads: int = 12
+    decoder_attention_heads: int = 12
+    encoder_ffn_dim: int = 3072          # fc1 output size
+    decoder_ffn_dim: int = 3072
+    max_position_embeddings: int = 1024  # the position table has 2 more rows (BART's offset)
+    activation_function: str = "gelu"
+    scale_embedding: bool = False        # multiply token embeddings by sqrt(d_model)
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    init_std: float = 0.02
+    pad_token_id: int = 1
+    bos_token_id: int = 0
+    eos_token_id: int = 2
+    decoder_start_token_id: int = 2
+    forced_bos_token_id: int | None = None  # mBART: the target-language code
+    forced_eos_token_id: int | None = 2
+
+    @property
+    def pre_layer_norm(self) -> bool:
+        """mBART normalises before each sub-layer and adds a LayerNorm after each stack."""
+        return self.model_type == "mbart"
+
+    def __post_init__(self) -> None:
+        if self.model_type not in MODEL_TYPES:
+            raise ConfigError(f"model_type: {self.model_type!r} is not supported (only {MODEL_TYPES})")
+        if self.activation_function not in ACTIVATIONS:
+            raise ConfigError(f"activation_function: {self.activation_function!r} is not one of {ACTIVATIONS}")
+        for key in ("encoder_attention_heads", "decoder_attention_heads"):
+            if self.d_model % getattr(self, key):
+                raise ConfigError(f"{key}: d_model={self.d_model} is not divisible by {getattr(self, key)}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BartConfig":
+        """Build from an HF config dict; keys minidq has no use for (id2label, ...) are ignored."""
+        if "model_type" not in d:
+            raise ConfigError("model_type: missing (expected 'bart' or 'mbart')")
+        missing = [k for k in REQUIRED_KEYS if k not in d]
+        if missing:
+            raise ConfigError(f"missing required key(s): {', '.join(missing)}")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HF config dict: what `transformers` needs to rebuild the same model."""
+        arch = "MBartForConditionalGeneration" if self.pre_layer_norm else "BartForConditionalGeneration"
+        return {"architectures": [arch], **asdict(self), "is_encoder_decoder": True,
+                "tie_word_embeddings": True}
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> "BartConfig":
+        """Read `config.json` from a checkpoint directory (or the file itself)."""
+        path = Path(path)
+        file = path / "config.json" if path.is_dir() else path
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: no config.json found")
+        try:
+            d = json.loads(file.read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{file}: not valid JSON ({e})") from None
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{file}: {e}") from None
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -1,0 +1,131 @@
+"""Hugging Face checkpoint directories <-> minidq `Bart`, both ways.
+
+An HF directory holds `config.json` and the weights as `model.safetensors` or
+`pytorch_model.bin` (optionally sharded with an `*.index.json`). Our module names are HF's
+minus the `model.` prefix of `BartForConditionalGeneration`, so loading is a key-for-key
+copy, with one quirk: the token embedding appears under up to four names (`shared`,
+`encoder.embed_tokens`, `decoder.embed_tokens`, `lm_head`) that are one tied tensor.
+
+Loading never executes pickled code: safetensors, or `torch.load(weights_only=True)`.
+Every missing, unexpected or mis-shaped tensor is named in the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import BartConfig
+from .model import Bart
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# The names under which HF checkpoints may carry the one tied embedding matrix.
+TIED_NAMES = ("model.shared.weight", "model.encoder.embed_tokens.weight",
+              "model.decoder.embed_tokens.weight", "lm_head.weight")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint whose tensors do not fit the model its config describes."""
+
+
+def _read_one(file: Path) -> dict[str, torch.Tensor]:
+    try:
+        if file.suffix == ".safetensors":
+            return load_file(file)
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{file}: cannot read weights ({type(e).__name__}: {e})") from None
+
+
+def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+    """The raw HF state dict of a checkpoint directory (single file or shards)."""
+    for name in WEIGHT_FILES:
+        index = directory / f"{name}.index.json"
+        if index.is_file():  # sharded: the index maps each tensor to its shard file
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            return {k: v for shard in shards for k, v in _read_one(directory / shard).items()}
+        if (directory / name).is_file():
+            return _read_one(directory / name)
+    raise FileNotFoundError(f"{directory}: no weights found (looked for {', '.join(WEIGHT_FILES)})")
+
+
+def hf_to_minidq(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename HF keys to ours; fold the tied-embedding aliases into `shared.weight`."""
+    prefixed = any(k.startswith("model.") for k in hf)
+    hf = dict(hf) if prefixed else {"model." + k: v for k, v in hf.items()}  # a bare BartModel save
+    tied = [hf.pop(k) for k in TIED_NAMES if k in hf]
+    out = {k.removeprefix("model."): v for k, v in hf.items()}
+    if tied:
+        out["shared.weight"] = tied[0]
+    return out
+
+
+def load_pretrained(path: str | Path) -> Bart:
+    """Build a `Bart` from an HF checkpoint directory, checking every tensor."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: not a directory")
+    config = BartConfig.from_pretrained(directory)
+    model = Bart(config)
+    state = hf_to_minidq(read_state_dict(directory))
+    # Old checkpoints may lack final_logits_bias; HF treats it as zeros, so do we.
+    state.setdefault("final_logits_bias", torch.zeros(1, config.vocab_size))
+
+    expected = {k: v for k, v in model.state_dict().items()
+                if k not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = [f"missing tensors: {', '.join(missing)}"] if missing else []
+    problems += [f"unexpected tensors: {', '.join(unexpected)}"] if unexpected else []
+    problems += [f"mis-shaped tensors: {'; '.join(mismatched)}"] if mismatched else []
+    if problems:
+        raise CheckpointError(f"{directory}: checkpoint does not match its config.json\n  " + "\n  ".join(problems))
+
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    model.generation_config = read_generation_config(directory)
+    return model.eval()
+
+
+def read_generation_config(directory: Path) -> dict:
+    """Decoding defaults: generation_config.json, else the legacy keys inside config.json."""
+    file = directory / "generation_config.json"
+    if file.is_file():
+        return json.loads(file.read_text())
+    legacy = ("num_beams", "max_length", "min_length", "length_penalty", "no_repeat_ngram_size",
+              "early_stopping", "forced_bos_token_id", "forced_eos_token_id", "decoder_start_token_id")
+    config = json.loads((directory / "config.json").read_text())
+    return {k: config[k] for k in legacy if config.get(k) is not None}
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write via a temporary file in the same folder and rename: a crash never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_pretrained(model: Bart, path: str | Path) -> None:
+    """Write config.json + model.safetensors that transformers' Bart/MBartForConditionalGeneration loads."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.config.save_pretrained(directory)
+    state = {("model." + k if k != "final_logits_bias" else k): v.detach().contiguous().clone()
+             for k, v in model.state_dict().items()
+             if k not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")}
+    atomic_write(directory / "model.safetensors", lambda f: save_file(state, f, metadata={"format": "pt"}))
+    generation = getattr(model, "generation_config", None)
+    if generation:
+        (directory / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
