@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -37,10 +38,17 @@ class CheckpointError(ValueError):
 def _read_one(file: Path) -> dict[str, torch.Tensor]:
     try:
         if file.suffix == ".safetensors":
-            return load_file(file)
-        return torch.load(file, map_location="cpu", weights_only=True)
+            state = load_file(file)
+        else:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{file}: cannot read weights (it holds more than tensors; "
+                              "refusing to unpickle arbitrary objects)") from None
     except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"{file}: cannot read weights ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{file}: cannot read weights (not a dict of tensors)")
+    return state
 
 
 def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:

@@ -1,0 +1,26 @@
+# Two commands: `make demo` and `make test`. Each creates .venv and installs what it needs.
+#
+# TORCH_SPEC is installed into the venv before the project, so pip's resolver does not pick
+# a torch wheel on its own. Its default is the CPU build that this project's development and
+# CI machines carry on disk; elsewhere pass any spec, e.g. `make test TORCH_SPEC=torch`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+
+.PHONY: demo test clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m minidq demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,123 @@
+"""Checkpoint round trips with transformers, and loud errors for broken checkpoints."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from minidq import Bart, BartConfig
+from minidq.config import ConfigError
+from minidq.pretrained import CheckpointError
+
+
+def logits(model, input_ids):
+    decoder_input_ids = input_ids[:, :5]
+    with torch.no_grad():
+        return model(input_ids=input_ids, decoder_input_ids=decoder_input_ids).logits
+
+
+@pytest.mark.parametrize("kind", ["bart", "mbart"])
+def test_minidq_to_transformers_round_trip(hf_checkpoint, tmp_path, kind):
+    import transformers
+
+    directory, hf = hf_checkpoint(kind)
+    model = Bart.from_pretrained(directory)
+    model.save_pretrained(tmp_path / "ours")
+    cls = transformers.BartForConditionalGeneration if kind == "bart" else transformers.MBartForConditionalGeneration
+    reloaded = cls.from_pretrained(tmp_path / "ours").eval()
+    input_ids = torch.randint(4, 99, (2, 9))
+    assert (logits(reloaded, input_ids) - logits(hf, input_ids)).abs().max() < 1e-5
+    assert (logits(Bart.from_pretrained(tmp_path / "ours"), input_ids) - logits(model, input_ids)).abs().max() == 0
+
+
+def test_fresh_minidq_model_loads_in_transformers(tmp_path):
+    import transformers
+
+    config = BartConfig(vocab_size=77, d_model=24, encoder_layers=1, decoder_layers=2, encoder_attention_heads=3,
+                        decoder_attention_heads=2, encoder_ffn_dim=30, decoder_ffn_dim=20,
+                        max_position_embeddings=40, scale_embedding=True)
+    model = Bart(config).eval()
+    model.save_pretrained(tmp_path)
+    hf = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    input_ids = torch.randint(4, 77, (3, 8))
+    assert (logits(hf, input_ids) - logits(model, input_ids)).abs().max() < 1e-5
+
+
+def test_pytorch_model_bin_loads(hf_checkpoint, tmp_path):
+    directory, hf = hf_checkpoint("bart")
+    state = load_file(directory / "model.safetensors")
+    (directory / "model.safetensors").unlink()
+    torch.save(state, directory / "pytorch_model.bin")
+    model = Bart.from_pretrained(directory)
+    input_ids = torch.randint(4, 99, (2, 9))
+    assert (logits(model, input_ids) - logits(hf, input_ids)).abs().max() < 1e-5
+
+
+def test_lm_head_alias_is_accepted(hf_checkpoint):
+    """Older checkpoints store every tied alias (lm_head, encoder/decoder embed_tokens) explicitly."""
+    directory, hf = hf_checkpoint("bart")
+    state = load_file(directory / "model.safetensors")
+    shared = state["model.shared.weight"]
+    for alias in ("lm_head.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"):
+        state[alias] = shared.clone()
+    save_file(state, directory / "model.safetensors")
+    input_ids = torch.randint(4, 99, (2, 9))
+    assert (logits(Bart.from_pretrained(directory), input_ids) - logits(hf, input_ids)).abs().max() < 1e-5
+
+
+def test_missing_unexpected_and_misshaped_tensors_are_named(hf_checkpoint):
+    directory, _ = hf_checkpoint("bart")
+    state = load_file(directory / "model.safetensors")
+    del state["model.encoder.layers.0.fc1.weight"]
+    state["model.decoder.layers.1.fc2.bias"] = torch.zeros(3)
+    state["model.encoder.extra.weight"] = torch.zeros(2)
+    save_file(state, directory / "model.safetensors")
+    with pytest.raises(CheckpointError) as err:
+        Bart.from_pretrained(directory)
+    message = str(err.value)
+    assert "missing tensors: encoder.layers.0.fc1.weight" in message
+    assert "unexpected tensors: encoder.extra.weight" in message
+    assert "decoder.layers.1.fc2.bias: checkpoint (3,) vs model (32,)" in message
+
+
+def test_corrupt_and_absent_weights(hf_checkpoint):
+    directory, _ = hf_checkpoint("bart")
+    data = (directory / "model.safetensors").read_bytes()
+    (directory / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cannot read weights"):
+        Bart.from_pretrained(directory)
+    (directory / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="no weights found"):
+        Bart.from_pretrained(directory)
+
+
+def test_pickled_code_is_not_executed(hf_checkpoint):
+    """weights_only=True: a .bin carrying an arbitrary object is refused, not unpickled."""
+    directory, _ = hf_checkpoint("bart")
+    (directory / "model.safetensors").unlink()
+    torch.save({"x": print}, directory / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="cannot read weights"):
+        Bart.from_pretrained(directory)
+
+
+def test_config_errors(hf_checkpoint):
+    directory, _ = hf_checkpoint("bart")
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "model_type": "t5"}))
+    with pytest.raises(ConfigError, match="model_type: 't5' is not supported"):
+        Bart.from_pretrained(directory)
+    del config["d_model"]
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="missing required key.*d_model"):
+        Bart.from_pretrained(directory)
+    with pytest.raises(ConfigError, match="activation_function"):
+        BartConfig(activation_function="mish")
+
+
+def test_config_json_round_trip(tmp_path):
+    config = BartConfig(model_type="mbart", vocab_size=10, d_model=8, encoder_attention_heads=2,
+                        decoder_attention_heads=2, forced_bos_token_id=7)
+    config.save_pretrained(tmp_path)
+    assert BartConfig.from_pretrained(tmp_path) == config
+    assert config.pre_layer_norm and not BartConfig().pre_layer_norm
