@@ -1,0 +1,7 @@
+"""minidq: DQ-BART (distillation + quantization of BART), minimal and from scratch."""
+
+from .config import BartConfig
+from .model import Bart
+from .tokenizer import Tokenizer
+
+__all__ = ["Bart", "BartConfig", "Tokenizer"]
