@@ -2,6 +2,7 @@
 
 from .config import BartConfig
 from .model import Bart
+from .quant import QuantConfig
 from .tokenizer import Tokenizer
 
-__all__ = ["Bart", "BartConfig", "Tokenizer"]
+__all__ = ["Bart", "BartConfig", "QuantConfig", "Tokenizer"]

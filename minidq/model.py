@@ -355,8 +355,11 @@ class Bart(nn.Module):
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Tied LM head: scores against the input embedding matrix, plus final_logits_bias."""
-        return F.linear(hidden, self.shared.weight) + self.final_logits_bias  # (B, T, V)
+        """Tied LM head: scores against the input embedding matrix, plus final_logits_bias.
+
+        After `minidq.quant.quantize`, that matrix is the quantized one the inputs use too."""
+        weight = self.shared.quantized_weight() if hasattr(self.shared, "quantized_weight") else self.shared.weight
+        return F.linear(hidden, weight) + self.final_logits_bias  # (B, T, V)
 
     def forward(
         self,

@@ -1,0 +1,344 @@
+"""Quantization-aware training, DQ-BART style: fake-quantized forward, straight-through backward.
+
+The model keeps its full-precision ("latent") weights as the trained parameters. Every forward
+pass rounds them, and the activations, onto a b-bit grid, so the loss is computed with what a
+low-bit model would compute. Rounding has zero gradient almost everywhere, so each quantizer's
+backward is the straight-through estimator (STE): it pretends the rounding was the identity,
+passing the incoming gradient where the input lay inside the clipping range and 0 outside.
+
+Four quantizers, each a pure `*_codes` function (integer codes and scale, reused by export to
+store exactly what the forward used) wrapped in an `autograd.Function` (forward = dequantized
+codes, backward = STE):
+
+    symmetric   codes in [-(2^(b-1)-1), 2^(b-1)-1], x ~ codes * scale, scale = max|x| / (2^(b-1)-1)
+    asymmetric  codes in [0, 2^b - 1],            x ~ codes * scale + min,  scale = (max - min) / (2^b - 1)
+    ternary     TWN: codes in {-1, 0, 1}, threshold 0.7 * mean|x|, scale = mean |x| of the survivors
+    binary      codes in {-1, 1}, scale = mean|x|
+
+Like DQ-BART's code (inherited from TernaryBERT), each first clamps its input to
+[-clip, clip] (2.5 there), and the STE zeroes the gradient outside that range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ConfigError
+from .model import Attention, Bart
+
+ALLOWED_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 32)  # codes fit in one byte; 32 = full precision (off)
+
+
+# ---------------------------------------------------------------------------------------------
+# Codes and scales: pure functions, no autograd. x ~ codes * scale (+ offset for asymmetric).
+
+def reduce(fn: Callable[..., torch.Tensor], x: torch.Tensor, per_row: bool) -> torch.Tensor:
+    """`fn` (torch.amax, torch.mean, ...) over the whole tensor (0-dim result), or over each
+    row, i.e. each slice along dim 0 (a weight's output unit, an embedding's token), kept as
+    shape (rows, 1, ...) so it broadcasts against x."""
+    if not per_row:
+        return fn(x)
+    return fn(x.flatten(1), dim=1).view(-1, *[1] * (x.dim() - 1))
+
+
+def clamp(x: torch.Tensor, clip: float | None) -> torch.Tensor:
+    return x if clip is None else x.clamp(-clip, clip)
+
+
+def nonzero(scale: torch.Tensor) -> torch.Tensor:
+    """An all-zero (or constant, for min-max) row has nothing to scale: use 1 instead of dividing by 0."""
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False,
+                    clip: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max-abs grid symmetric around 0: 2^b - 1 levels, so 0 is exact and +-max are both reachable."""
+    if bits < 2:
+        raise ValueError(f"symmetric quantization needs at least 2 bits, got {bits}")
+    x = clamp(x, clip)
+    qmax = 2 ** (bits - 1) - 1
+    scale = nonzero(reduce(torch.amax, x.abs(), per_row) / qmax)
+    codes = torch.round(x / scale).clamp(-qmax, qmax).to(torch.int8)
+    return codes, scale
+
+
+def asymmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False,
+                     clip: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Min-max grid: all 2^b levels span [min, max], none wasted on a side the data never reaches.
+
+    Returns (codes, scale, offset) with x ~ codes * scale + offset (offset = min, a float, as in
+    DQ-BART's code; 0 itself is then generally not on the grid)."""
+    x = clamp(x, clip)
+    levels = 2 ** bits - 1
+    lo = reduce(torch.amin, x, per_row)
+    scale = nonzero((reduce(torch.amax, x, per_row) - lo) / levels)
+    codes = torch.round((x - lo) / scale).clamp(0, levels).to(torch.uint8)
+    return codes, scale, lo
+
+
+def ternary_codes(x: torch.Tensor, per_row: bool = False,
+                  clip: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """TWN (Li et al. 2016): weights below 0.7 * mean|x| become 0, the rest +-alpha.
+
+    alpha = mean |x| over the survivors minimises ||x - alpha * codes||^2 for fixed codes. The
+    best threshold is 0.67 * mean|x| for uniform weights and 0.77 * mean|x| for Gaussian ones;
+    TWN fixes it at 0.7 so that no search is needed."""
+    x = clamp(x, clip)
+    threshold = 0.7 * reduce(torch.mean, x.abs(), per_row)
+    keep = x.abs() > threshold
+    count = reduce(torch.sum, keep.to(x.dtype), per_row).clamp(min=1)  # an all-zero row keeps nothing
+    scale = reduce(torch.sum, x.abs() * keep, per_row) / count
+    codes = (torch.sign(x) * keep).to(torch.int8)
+    return codes, scale
+
+
+def binary_codes(x: torch.Tensor, per_row: bool = False,
+                 clip: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """sign(x) * mean|x|: the scale that minimises ||x - scale * sign(x)||^2. sign(0) counts as +1."""
+    x = clamp(x, clip)
+    scale = reduce(torch.mean, x.abs(), per_row)
+    codes = torch.where(x >= 0, 1, -1).to(torch.int8)
+    return codes, scale
+
+
+# ---------------------------------------------------------------------------------------------
+# The autograd Functions: forward = dequantized codes, backward = straight-through estimator.
+
+def inside_clip(x: torch.Tensor, clip: float | None) -> torch.Tensor | None:
+    """Where the STE lets the gradient through: -clip <= x <= clip (None: everywhere)."""
+    return None if clip is None else (x >= -clip) & (x <= clip)
+
+
+def straight_through(grad: torch.Tensor, inside: torch.Tensor | None) -> torch.Tensor:
+    """d q(x) / dx taken as 1 inside the clip range (rounding treated as identity), 0 outside
+    (there the clamp really is flat: moving x does not move q(x))."""
+    return grad if inside is None else grad * inside
+
+
+class SymQuant(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bits: int, per_row: bool, clip: float | None) -> torch.Tensor:
+        ctx.save_for_backward(inside_clip(x, clip))
+        codes, scale = symmetric_codes(x, bits, per_row, clip)
+        return codes.to(x.dtype) * scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inside,) = ctx.saved_tensors
+        return straight_through(grad, inside), None, None, None
+
+
+class AsymQuant(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bits: int, per_row: bool, clip: float | None) -> torch.Tensor:
+        ctx.save_for_backward(inside_clip(x, clip))
+        codes, scale, offset = asymmetric_codes(x, bits, per_row, clip)
+        return codes.to(x.dtype) * scale + offset
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inside,) = ctx.saved_tensors
+        return straight_through(grad, inside), None, None, None
+
+
+class TernaryQuant(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, per_row: bool, clip: float | None) -> torch.Tensor:
+        ctx.save_for_backward(inside_clip(x, clip))
+        codes, scale = ternary_codes(x, per_row, clip)
+        return codes.to(x.dtype) * scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inside,) = ctx.saved_tensors
+        return straight_through(grad, inside), None, None
+
+
+class BinaryQuant(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, per_row: bool, clip: float | None) -> torch.Tensor:
+        ctx.save_for_backward(inside_clip(x, clip))
+        codes, scale = binary_codes(x, per_row, clip)
+        return codes.to(x.dtype) * scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inside,) = ctx.saved_tensors
+        return straight_through(grad, inside), None, None
+
+
+SCHEMES = {  # name -> (autograd Function, codes function, takes a bit width)
+    "symmetric": (SymQuant, symmetric_codes, True),
+    "asymmetric": (AsymQuant, asymmetric_codes, True),
+    "ternary": (TernaryQuant, ternary_codes, False),
+    "binary": (BinaryQuant, binary_codes, False),
+}
+
+
+class Quantizer(nn.Module):
+    """One fake-quantizer with its settings. A module (so `print(model)` shows where each one
+    sits) but stateless: no parameters, no buffers, so state_dict keys are unchanged."""
+
+    def __init__(self, scheme: str, bits: int, per_row: bool = False, clip: float | None = None):
+        super().__init__()
+        self.function, self.codes_fn, takes_bits = SCHEMES[scheme]
+        self.scheme, self.bits, self.per_row, self.clip = scheme, bits, per_row, clip
+        self.args = (bits, per_row, clip) if takes_bits else (per_row, clip)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function.apply(x, *self.args)
+
+    def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(codes, scale[, offset]): exactly what forward dequantizes, for export."""
+        return self.codes_fn(x, *self.args)
+
+    def extra_repr(self) -> str:
+        return f"{self.scheme}, bits={self.bits}, per_row={self.per_row}, clip={self.clip}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: the paper's W-E-A bits.
+
+@dataclass(frozen=True)
+class QuantConfig:
+    weight_bits: int = 8           # W: every nn.Linear in the encoder/decoder layers (q/k/v/out_proj, fc1, fc2)
+    embedding_bits: int = 8        # E: the shared token embedding, which is also the LM head
+    activation_bits: int = 8       # A: inputs of those linears, and Q, K, V and the attention probabilities
+    clip_val: float | None = 2.5   # clamp weights and activations to +-clip_val first (DQ-BART); None: no clamp
+    weight_per_row: bool = False   # one scale per output row of a linear weight (DQ-BART: one per tensor)
+    embedding_per_row: bool = True  # one scale per token's embedding row (as DQ-BART)
+    ternary: bool = True           # 2-bit weights/embeddings use TWN (as DQ-BART); False: symmetric 2-bit grid
+
+    def __post_init__(self) -> None:
+        for name in ("weight_bits", "embedding_bits", "activation_bits"):
+            bits = getattr(self, name)
+            if bits not in ALLOWED_BITS:
+                raise ConfigError(f"{name}: {bits!r} is not allowed (use 1..8, or 32 for full precision)")
+        if self.activation_bits == 1:
+            raise ConfigError("activation_bits: 1 is not allowed (a symmetric grid needs at least 2 bits)")
+        if self.clip_val is not None and not self.clip_val > 0:
+            raise ConfigError(f"clip_val: {self.clip_val!r} must be positive (or None for no clamp)")
+
+    @classmethod
+    def parse(cls, text: str, **options) -> "QuantConfig":
+        """'2-2-8' -> QuantConfig(weight_bits=2, embedding_bits=2, activation_bits=8, **options)."""
+        parts = text.strip().split("-")
+        if len(parts) != 3:
+            raise ConfigError(f"quantization {text!r}: expected W-E-A bits such as '2-2-8' or '8-8-8'")
+        bits = []
+        for name, part in zip(("weight", "embedding", "activation"), parts):
+            if not part.strip().isdigit():
+                raise ConfigError(f"quantization {text!r}: {name} bits {part!r} is not a whole number")
+            bits.append(int(part))
+        try:
+            return cls(*bits, **options)
+        except ConfigError as e:
+            raise ConfigError(f"quantization {text!r}: {e}") from None
+
+    def __str__(self) -> str:
+        return f"{self.weight_bits}-{self.embedding_bits}-{self.activation_bits}"
+
+    def weight_quantizer(self, bits: int, per_row: bool) -> nn.Module:
+        """Binary at 1 bit, TWN at 2 (unless ternary=False), symmetric max-abs otherwise; 32: none."""
+        if bits == 32:
+            return nn.Identity()
+        scheme = "binary" if bits == 1 else "ternary" if bits == 2 and self.ternary else "symmetric"
+        return Quantizer(scheme, bits, per_row, self.clip_val)
+
+    def activation_quantizer(self, clip_scale: float = 1.0) -> nn.Module:
+        """Dynamic (scale from each tensor's own max|x|), per tensor, symmetric, as DQ-BART."""
+        if self.activation_bits == 32:
+            return nn.Identity()
+        clip = None if self.clip_val is None else self.clip_val * clip_scale
+        return Quantizer("symmetric", self.activation_bits, per_row=False, clip=clip)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantized modules: the same parameters as nn.Linear / nn.Embedding, quantized on every use.
+
+class QuantLinear(nn.Linear):
+    """nn.Linear whose weight and input are fake-quantized on every forward.
+
+    `weight` stays the full-precision latent parameter that the optimizer updates."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 weight_quant: nn.Module | None = None, input_quant: nn.Module | None = None,
+                 device=None, dtype=None):
+        super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
+        self.weight_quant = weight_quant if weight_quant is not None else nn.Identity()
+        self.input_quant = input_quant if input_quant is not None else nn.Identity()
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, weight_quant: nn.Module, input_quant: nn.Module) -> "QuantLinear":
+        """Wrap an existing layer, reusing its very Parameter objects (no copy)."""
+        q = cls(linear.in_features, linear.out_features, linear.bias is not None,
+                weight_quant, input_quant, device="meta")
+        q.weight, q.bias = linear.weight, linear.bias
+        return q
+
+    def quantized_weight(self) -> torch.Tensor:
+        return self.weight_quant(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.input_quant(x), self.quantized_weight(), self.bias)
+
+
+class QuantEmbedding(nn.Embedding):
+    """nn.Embedding whose table is fake-quantized on every lookup (and, tied, in the LM head)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 weight_quant: nn.Module | None = None, device=None, dtype=None):
+        super().__init__(num_embeddings, embedding_dim, padding_idx, device=device, dtype=dtype)
+        self.weight_quant = weight_quant if weight_quant is not None else nn.Identity()
+
+    @classmethod
+    def from_embedding(cls, embedding: nn.Embedding, weight_quant: nn.Module) -> "QuantEmbedding":
+        q = cls(embedding.num_embeddings, embedding.embedding_dim, embedding.padding_idx,
+                weight_quant, device="meta")
+        q.weight = embedding.weight
+        return q
+
+    def quantized_weight(self) -> torch.Tensor:
+        return self.weight_quant(self.weight)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.quantized_weight(), self.padding_idx)
+
+
+def quantize(model: Bart, cfg: QuantConfig | str) -> Bart:
+    """Quantize `model` in place, DQ-BART style, and return it.
+
+    Swapped: every nn.Linear in the layers (weights at W bits, inputs at A bits) and the shared
+    token embedding (E bits), which the encoder, decoder and LM head all use. Filled: each
+    attention's Q, K, V and probabilities slots (A bits). Kept in full precision, as in the
+    paper's accounting: positional embeddings, LayerNorms, biases, final_logits_bias, and the LM
+    head's input (DQ-BART's code leaves the LM head an unquantized nn.Linear; unlike that code,
+    our head does use the quantized embedding, so what is stored is what is used).
+
+    The parameters are the same objects as before, so state_dict keys, save_pretrained and an
+    optimizer built earlier all keep working. Calling it again re-quantizes with the new config.
+    """
+    cfg = QuantConfig.parse(cfg) if isinstance(cfg, str) else cfg
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(module, name, QuantLinear.from_linear(
+                    child, cfg.weight_quantizer(cfg.weight_bits, cfg.weight_per_row), cfg.activation_quantizer()))
+        if isinstance(module, Attention):
+            # DQ-BART quantizes the query after multiplying it by head_dim^-0.5; our slot sees it
+            # before, so the clamp widens by 1/scaling to cut at the same values.
+            module.q_act = cfg.activation_quantizer(clip_scale=1 / module.scaling)
+            module.k_act = cfg.activation_quantizer()
+            module.v_act = cfg.activation_quantizer()
+            # Probabilities lie in [0, 1]: a symmetric grid leaves its negative half unused (one bit
+            # wasted; an unsigned grid would be twice as fine). We follow DQ-BART's code here.
+            module.probs_act = cfg.activation_quantizer()
+    shared = QuantEmbedding.from_embedding(model.shared, cfg.weight_quantizer(cfg.embedding_bits, cfg.embedding_per_row))
+    model.shared = model.encoder.embed_tokens = model.decoder.embed_tokens = shared  # still one tied module
+    model.quant_config = cfg
+    return model

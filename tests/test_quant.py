@@ -1,0 +1,304 @@
+"""Quantizers, the straight-through estimator, and quantize() on a whole BART."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minidq import Bart, BartConfig
+from minidq.config import ConfigError
+from minidq.quant import (QuantConfig, QuantEmbedding, QuantLinear, Quantizer, quantize,
+                          symmetric_codes)
+
+QUANTIZERS = {  # name -> (scheme, bits): every scheme, and a few bit widths of the uniform ones
+    "sym2": ("symmetric", 2), "sym4": ("symmetric", 4), "sym8": ("symmetric", 8),
+    "asym1": ("asymmetric", 1), "asym4": ("asymmetric", 4), "asym8": ("asymmetric", 8),
+    "ternary": ("ternary", 2), "binary": ("binary", 1),
+}
+UNIFORM = [k for k in QUANTIZERS if k.startswith(("sym", "asym"))]
+
+
+def expected_levels(scheme: str, bits: int) -> int:
+    return {"symmetric": 2 ** bits - 1, "asymmetric": 2 ** bits, "ternary": 3, "binary": 2}[scheme]
+
+
+def cmp(name: str, got: torch.Tensor, want: torch.Tensor) -> None:
+    """nn-zero-to-hero's check: exact equality, else say how far off (and fail)."""
+    exact = torch.equal(got, want)
+    maxdiff = (got - want).abs().max().item()
+    assert exact, f"{name}: exact={exact} approximate={torch.allclose(got, want)} maxdiff={maxdiff}"
+
+
+def tiny_config(**overrides) -> BartConfig:
+    base = dict(vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                decoder_attention_heads=4, encoder_ffn_dim=48, decoder_ffn_dim=48, max_position_embeddings=32,
+                dropout=0.0)
+    return BartConfig(**{**base, **overrides})
+
+
+# --- the quantizers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", QUANTIZERS)
+@pytest.mark.parametrize("per_row", [False, True])
+def test_number_of_levels(name, per_row):
+    scheme, bits = QUANTIZERS[name]
+    torch.manual_seed(0)
+    x = torch.rand(3, 20000) * 2 - 1  # uniform: every level of the grid gets used
+    q, codes = Quantizer(scheme, bits, per_row)(x), Quantizer(scheme, bits, per_row).codes(x)[0]
+    rows = [(q[i], codes[i]) for i in range(3)] if per_row else [(q, codes)]
+    for values, row_codes in rows:
+        assert values.unique().numel() == expected_levels(scheme, bits)
+        assert row_codes.unique().numel() == expected_levels(scheme, bits)
+
+
+@pytest.mark.parametrize("name", UNIFORM)
+@pytest.mark.parametrize("clip", [None, 2.5])
+def test_error_is_at_most_half_a_step_inside_the_range(name, clip):
+    scheme, bits = QUANTIZERS[name]
+    torch.manual_seed(1)
+    x = torch.randn(8, 300) * 1.5  # with clip=2.5, about 10% of it lies outside
+    quantizer = Quantizer(scheme, bits, per_row=True, clip=clip)
+    step = quantizer.codes(x)[1]
+    inside = torch.ones_like(x, dtype=torch.bool) if clip is None else x.abs() <= clip
+    error = (x - quantizer(x)).abs()
+    assert (error <= step / 2 * (1 + 1e-5))[inside].all()
+    if clip is not None:
+        assert (error[~inside] > step.expand_as(x)[~inside] / 2).any()  # outside: clamped, not rounded
+
+
+@pytest.mark.parametrize("name", QUANTIZERS)
+@pytest.mark.parametrize("per_row", [False, True])
+def test_idempotent(name, per_row):
+    """q(q(x)) == q(x): the same integer codes exactly; values to float rounding of the recomputed
+    scale (e.g. TWN's mean of n equal numbers can differ from that number by one ulp)."""
+    scheme, bits = QUANTIZERS[name]
+    torch.manual_seed(2)
+    quantizer = Quantizer(scheme, bits, per_row, clip=2.5)
+    x = torch.randn(16, 50)
+    once = quantizer(x)
+    cmp("codes of q(x) vs codes of x", quantizer.codes(once)[0], quantizer.codes(x)[0])
+    torch.testing.assert_close(quantizer(once), once, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("name", QUANTIZERS)
+def test_per_row_scales_are_one_per_row_and_independent(name):
+    scheme, bits = QUANTIZERS[name]
+    torch.manual_seed(3)
+    x = torch.randn(5, 40) * torch.tensor([0.01, 0.1, 1.0, 3.0, 10.0])[:, None]  # very different rows
+    quantizer = Quantizer(scheme, bits, per_row=True)
+    scale = quantizer.codes(x)[1]
+    assert scale.shape == (5, 1) and scale.unique().numel() == 5
+    per_tensor = Quantizer(scheme, bits, per_row=False)
+    cmp("per-row = each row alone", quantizer(x), torch.cat([per_tensor(row[None]) for row in x]))
+
+
+@pytest.mark.parametrize("name", QUANTIZERS)
+@pytest.mark.parametrize("per_row", [False, True])
+def test_zero_and_constant_tensors(name, per_row):
+    scheme, bits = QUANTIZERS[name]
+    quantizer = Quantizer(scheme, bits, per_row)
+    cmp("all zeros", quantizer(torch.zeros(4, 6)), torch.zeros(4, 6))
+    constant = torch.full((4, 6), 0.37)
+    torch.testing.assert_close(quantizer(constant), constant, rtol=1e-6, atol=0)
+    mixed = torch.cat([torch.zeros(1, 6), torch.randn(3, 6)])  # one all-zero row among others
+    assert torch.isfinite(quantizer(mixed)).all()
+
+
+@pytest.mark.parametrize("name", QUANTIZERS)
+def test_forward_is_exactly_the_codes_export_will_store(name):
+    scheme, bits = QUANTIZERS[name]
+    quantizer = Quantizer(scheme, bits, per_row=True, clip=2.5)
+    x = torch.randn(6, 30) * 2
+    codes, scale, *offset = quantizer.codes(x)
+    assert codes.dtype in (torch.int8, torch.uint8)
+    cmp("forward vs codes * scale (+ offset)", quantizer(x), codes.float() * scale + (offset[0] if offset else 0))
+
+
+def test_symmetric_needs_two_bits():
+    with pytest.raises(ValueError, match="at least 2 bits"):
+        symmetric_codes(torch.randn(4), 1)
+
+
+# --- the straight-through estimator -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", QUANTIZERS)
+@pytest.mark.parametrize("clip", [None, 2.5])
+def test_ste_gradient_elementwise(name, clip):
+    """Hand-derived: dL/dx = dL/dq where -clip <= x <= clip, and 0 outside."""
+    scheme, bits = QUANTIZERS[name]
+    torch.manual_seed(4)
+    x = (torch.randn(7, 33) * 2).requires_grad_()
+    x.data[0, :3] = torch.tensor([2.5, -2.5, 2.6])  # on the boundary (inside) and just outside
+    upstream = torch.randn(7, 33)
+    (Quantizer(scheme, bits, per_row=True, clip=clip)(x) * upstream).sum().backward()
+    inside = torch.ones_like(x, dtype=torch.bool) if clip is None else x.detach().abs() <= clip
+    cmp("dL/dx", x.grad, torch.where(inside, upstream, torch.zeros_like(upstream)))
+    if clip is not None:
+        assert inside[0, :2].all() and not inside[0, 2] and not inside.all()
+
+
+def test_ste_reaches_the_latent_weights_through_quantlinear():
+    torch.manual_seed(5)
+    layer = QuantLinear(12, 7, weight_quant=Quantizer("ternary", 2, clip=0.5),
+                        input_quant=Quantizer("symmetric", 8, clip=2.5))
+    with torch.no_grad():
+        layer.weight.mul_(2)                 # push some weights past clip=0.5
+        layer.bias.normal_()
+    x = (torch.randn(3, 5, 12) * 1.5).requires_grad_()
+    upstream = torch.randn(3, 5, 7)
+    (layer(x) * upstream).sum().backward()
+
+    x_q, w_q = layer.input_quant(x.detach()), layer.quantized_weight().detach()
+    g = upstream.reshape(-1, 7)
+    w_inside, x_inside = layer.weight.detach().abs() <= 0.5, x.detach().abs() <= 2.5
+    assert not w_inside.all() and w_inside.any()
+    torch.testing.assert_close(layer.weight.grad, (g.T @ x_q.reshape(-1, 12)) * w_inside, rtol=1e-6, atol=1e-6)
+    cmp("dL/dW outside the clip range", layer.weight.grad[~w_inside], torch.zeros(int((~w_inside).sum())))
+    torch.testing.assert_close(x.grad, (upstream @ w_q) * x_inside, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(layer.bias.grad, g.sum(0))
+
+
+# --- QuantConfig ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["2-2-8", "8-8-8", "4-4-8", "32-32-32", "1-2-8", "8-32-4"])
+def test_config_parses_and_prints_back(text):
+    cfg = QuantConfig.parse(text)
+    assert str(cfg) == text
+    assert (cfg.weight_bits, cfg.embedding_bits, cfg.activation_bits) == tuple(map(int, text.split("-")))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("3-x-8", "embedding bits 'x' is not a whole number"),
+    ("0-8-8", "weight_bits: 0 is not allowed"),
+    ("8-8-16", "activation_bits: 16 is not allowed"),
+    ("8-8-1", "activation_bits: 1 is not allowed"),
+    ("8-8", "expected W-E-A bits"),
+    ("8-8-8-8", "expected W-E-A bits"),
+    ("-8-8", "weight bits '' is not a whole number"),
+])
+def test_bad_config_strings_are_clear_errors(text, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        QuantConfig.parse(text)
+    assert repr(text) in str(info.value)
+
+
+def test_config_options_and_quantizer_choice():
+    cfg = QuantConfig.parse("2-2-8", clip_val=None)
+    assert cfg.clip_val is None and QuantConfig.parse("8-8-8").clip_val == 2.5
+    with pytest.raises(ConfigError, match="clip_val"):
+        QuantConfig(clip_val=0)
+    assert cfg.weight_quantizer(1, False).scheme == "binary"
+    assert cfg.weight_quantizer(2, False).scheme == "ternary"
+    assert QuantConfig(ternary=False).weight_quantizer(2, False).scheme == "symmetric"
+    assert cfg.weight_quantizer(4, True).scheme == "symmetric"
+    assert isinstance(cfg.weight_quantizer(32, False), nn.Identity)
+    assert isinstance(QuantConfig.parse("8-8-32").activation_quantizer(), nn.Identity)
+
+
+# --- quantize() on a whole model -------------------------------------------------------------------
+
+def test_quantize_swaps_modules_keeps_parameters_and_state_dict(tmp_path):
+    model = Bart(tiny_config())
+    keys, params = list(model.state_dict()), {n: p for n, p in model.named_parameters()}
+    quantize(model, "4-2-8")
+    assert list(model.state_dict()) == keys
+    assert all(p is params[n] for n, p in model.named_parameters())  # same objects: optimizers still work
+    assert isinstance(model.shared, QuantEmbedding)
+    assert model.encoder.embed_tokens is model.shared and model.decoder.embed_tokens is model.shared
+    assert model.shared.weight_quant.scheme == "ternary" and model.shared.weight_quant.per_row
+    layer = model.decoder.layers[0]
+    for linear in (layer.self_attn.q_proj, layer.encoder_attn.out_proj, layer.fc1, layer.fc2):
+        assert isinstance(linear, QuantLinear)
+        assert (linear.weight_quant.scheme, linear.weight_quant.bits, linear.weight_quant.per_row) == ("symmetric", 4, False)
+        assert linear.input_quant.bits == 8
+    attn = layer.self_attn
+    assert attn.q_act.clip == pytest.approx(2.5 / attn.scaling) and attn.k_act.clip == 2.5
+    assert attn.probs_act.bits == attn.v_act.bits == 8
+    assert type(model.encoder.embed_positions) is not QuantEmbedding and str(model.quant_config) == "4-2-8"
+
+    # The LM head scores against the very quantized embedding the inputs use.
+    ids = torch.randint(3, 64, (2, 6))
+    out = model(ids, decoder_input_ids=ids, output_hidden_states=True)
+    head = F.linear(out.decoder_hidden_states[-1], model.shared.quantized_weight()) + model.final_logits_bias
+    cmp("logits vs quantized-embedding head", out.logits, head)
+
+    # Saving writes the latent weights under the usual names; they load back into a plain Bart.
+    model.save_pretrained(tmp_path)
+    reloaded = Bart.from_pretrained(tmp_path)
+    for name, tensor in reloaded.state_dict().items():
+        cmp(name, tensor, model.state_dict()[name])
+
+    quantize(model, "8-8-8")  # re-quantizing replaces the quantizers, not the weights
+    assert model.decoder.layers[0].fc1.weight_quant.bits == 8 and str(model.quant_config) == "8-8-8"
+    assert all(p is params[n] for n, p in model.named_parameters())
+
+
+def test_32_32_32_is_off(hf_checkpoint):
+    directory, _ = hf_checkpoint("bart")
+    teacher = Bart.from_pretrained(directory)
+    ids, dec = torch.randint(3, 99, (2, 10)), torch.randint(3, 99, (2, 7))
+    student = quantize(copy.deepcopy(teacher), "32-32-32")
+    with torch.no_grad():
+        cmp("logits", student(ids, decoder_input_ids=dec).logits, teacher(ids, decoder_input_ids=dec).logits)
+
+
+@pytest.mark.parametrize("kind", ["bart", "mbart"])
+def test_8_8_8_keeps_teacher_logits_close(hf_checkpoint, kind):
+    """Measured on these tiny random models (seeds 0-3): max |diff| <= 0.0037, and the error is
+    <= 0.65% of the part of the logits the network computes (logits - final_logits_bias).
+    Nearly all of it comes from the 8-bit embedding / LM head (32-8-32 alone gives the same)."""
+    directory, _ = hf_checkpoint(kind)
+    teacher = Bart.from_pretrained(directory)
+    torch.manual_seed(0)
+    ids, dec = torch.randint(3, 99, (2, 12)), torch.randint(3, 99, (2, 9))
+    student = quantize(copy.deepcopy(teacher), "8-8-8")
+    with torch.no_grad():
+        ref = teacher(ids, decoder_input_ids=dec).logits
+        got = student(ids, decoder_input_ids=dec).logits
+    diff = got - ref
+    assert diff.abs().max() < 0.01
+    assert diff.norm() / (ref - teacher.final_logits_bias).norm() < 0.015
+    assert diff.abs().max() > 0  # it did quantize something
+
+
+def test_2_2_8_forward_backward_generate():
+    torch.manual_seed(6)
+    model = quantize(Bart(tiny_config()), "2-2-8")
+    ids, labels = torch.randint(3, 64, (2, 8)), torch.randint(3, 64, (2, 5))
+    out = model(ids, labels=labels, output_attentions=True)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    for name, p in model.named_parameters():
+        if "layers" in name or name == "shared.weight":
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # The attention maps handed to distillation are the unquantized probabilities (rows sum to 1).
+    torch.testing.assert_close(out.encoder_attentions[0].sum(-1), torch.ones(2, 4, 8))
+
+    model.eval()
+    with torch.no_grad():  # greedy decoding through the KV cache, step by step
+        enc = model.encoder(ids)
+        tokens, cache = torch.full((2, 1), model.config.decoder_start_token_id), None
+        for _ in range(6):
+            step = model(encoder_outputs=enc, decoder_input_ids=tokens[:, -1:], past_key_values=cache, use_cache=True)
+            cache = step.past_key_values
+            tokens = torch.cat([tokens, step.logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert tokens.shape == (2, 7)
+    generated = model.generate(ids, max_length=8, num_beams=2)
+    assert generated.shape[0] == 2 and generated.shape[1] <= 8
+
+
+def test_a_few_qat_steps_lower_the_loss():
+    torch.manual_seed(7)
+    model = quantize(Bart(tiny_config()), "2-2-8").train()
+    ids, labels = torch.randint(3, 64, (4, 10)), torch.randint(3, 64, (4, 8))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss = model(ids, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.85 * losses[0], losses  # measured: 4.13 -> 2.99
