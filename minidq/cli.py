@@ -20,6 +20,7 @@ from .data import Batches, DataError, encode, load_split
 from .evaluate import evaluate
 from .model import Bart
 from .pretrained import CheckpointError
+from .quant import QuantConfig, quantize
 from .tokenizer import Tokenizer
 from .train import TrainConfig, TrainingError, train
 
@@ -75,6 +76,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         if model.config.vocab_size != tokenizer.vocab_size:
             raise ValueError(f"{args.config}: vocab_size {model.config.vocab_size} but the tokenizer has "
                              f"{tokenizer.vocab_size} tokens")
+    if args.quant:  # quantization-aware training: the loop trains the latent weights through the STE
+        quantize(model, QuantConfig.parse(args.quant))
     cfg = TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                       grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
                       eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
@@ -95,6 +98,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     model, tokenizer = load_model(args.model)
+    if args.quant:  # post-training quantization: round the weights and activations, no training
+        quantize(model, QuantConfig.parse(args.quant))
     examples = read(args, args.split)[: args.limit or None]
     scores = evaluate(model, tokenizer, examples, metric=args.metric, batch_size=args.batch_size,
                       max_source_length=args.max_source_length, **generation_kwargs(args))
@@ -145,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: quantization-aware training (QAT)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="generate on a split and print ROUGE (or BLEU) and speed")
@@ -155,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="first N examples only (0 = all)")
     p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
     p.add_argument("--predictions", help="write the generated outputs here, one per line")
+    p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization (PTQ) before evaluating")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("generate", help="summarize texts given as arguments, or one per line on stdin")

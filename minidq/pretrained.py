@@ -1,5 +1,9 @@
 """Hugging Face checkpoint directories <-> minidq `Bart`, both ways.
 
+A quantization-aware-trained model is saved the same way (its latent full-precision weights)
+plus `quant_config.json`, which `load_pretrained` applies again; transformers ignores that file.
+Real low-bit storage is minidq.export's job.
+
 An HF directory holds `config.json` and the weights as `model.safetensors` or
 `pytorch_model.bin` (optionally sharded with an `*.index.json`). Our module names are HF's
 minus the `model.` prefix of `BartForConditionalGeneration`, so loading is a key-for-key
@@ -16,6 +20,7 @@ import json
 import os
 import pickle
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -99,6 +104,9 @@ def load_pretrained(path: str | Path) -> Bart:
 
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     model.generation_config = read_generation_config(directory)
+    if (directory / "quant_config.json").is_file():  # a quantization-aware-trained checkpoint
+        from .quant import QuantConfig, quantize
+        quantize(model, QuantConfig(**json.loads((directory / "quant_config.json").read_text())))
     return model.eval()
 
 
@@ -134,6 +142,9 @@ def save_pretrained(model: Bart, path: str | Path) -> None:
              for k, v in model.state_dict().items()
              if k not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")}
     atomic_write(directory / "model.safetensors", lambda f: save_file(state, f, metadata={"format": "pt"}))
+    quant_config = getattr(model, "quant_config", None)
+    if quant_config is not None:  # latent weights + how to quantize them (see minidq.quant)
+        (directory / "quant_config.json").write_text(json.dumps(asdict(quant_config), indent=2) + "\n")
     generation = getattr(model, "generation_config", None)
     if generation:
         (directory / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")

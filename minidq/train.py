@@ -89,6 +89,7 @@ def save_checkpoint(path: Path, model: Bart, optimizer: torch.optim.Optimizer, s
         "torch_rng": torch.get_rng_state(),
         "python_rng": random.getstate(),
         "config": json.dumps(model.config.to_dict()),
+        "quant": str(getattr(model, "quant_config", "")),
         **state,
     }
     atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
@@ -127,8 +128,9 @@ def train(
     torch.manual_seed(cfg.seed)
     if resume and (out / "last.ckpt").is_file():
         ckpt = load_checkpoint(out / "last.ckpt")
-        if json.loads(ckpt["config"]) != model.config.to_dict():
-            raise TrainingError(f"{out / 'last.ckpt'}: saved for a different model config; use another out_dir")
+        if json.loads(ckpt["config"]) != model.config.to_dict() or ckpt["quant"] != str(getattr(model, "quant_config", "")):
+            raise TrainingError(f"{out / 'last.ckpt'}: saved for a different model or quantization; "
+                                "use another out_dir")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
