@@ -1,0 +1,166 @@
+"""Distillation: a student made of teacher layers, and the losses that pull it towards the teacher.
+
+DQ-BART's student starts as a copy of the teacher with fewer layers (the embeddings, norms and
+LM head copied, the layers taken from maximally spaced teacher layers), and is trained on
+
+    loss = w_ce * CE(labels) + w_logits * L_logits + w_hidden * L_hidden + w_attention * L_attention
+
+computed from the *quantized* student's forward, with the teacher frozen. Each distillation
+term compares the student with the teacher on the same batch:
+
+    L_logits     MSE between the output logits (as the authors' code), or KL at a temperature
+    L_hidden     MSE between each student layer's output and its mapped teacher layer's output,
+                 plus the embedding outputs, encoder and decoder
+    L_attention  MSE between the post-softmax attention maps of mapped layers: encoder
+                 self-attention, decoder self-attention and cross-attention
+
+Unlike the authors' code, padding positions do not count: a padded position's hidden state is
+whatever the network makes of a <pad>, and matching it teaches the student nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from .model import Bart, Seq2SeqLMOutput
+
+# The authors' layer choice for a 6-layer teacher (student depth -> teacher layers copied).
+SIX_LAYER_MAP = {1: [5], 2: [0, 5], 3: [0, 2, 5], 4: [0, 2, 3, 5], 5: [0, 1, 3, 4, 5], 6: [0, 1, 2, 3, 4, 5]}
+
+
+def spaced_layers(teacher_layers: int, student_layers: int) -> list[int]:
+    """Which teacher layers a student of `student_layers` copies: maximally spaced.
+
+    For a 6-layer teacher, the authors' table (SIX_LAYER_MAP). For other depths: one layer
+    copies the last (it sits next to the output the student must reproduce); more keep the
+    first and the last and spread the rest evenly, rounding half up.
+    """
+    if not 1 <= student_layers <= teacher_layers:
+        raise ValueError(f"a student needs 1..{teacher_layers} layers, got {student_layers}")
+    if teacher_layers == 6:
+        return list(SIX_LAYER_MAP[student_layers])
+    if student_layers == 1:
+        return [teacher_layers - 1]
+    step = (teacher_layers - 1) / (student_layers - 1)
+    return [int(i * step + 0.5) for i in range(student_layers)]
+
+
+def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
+                 layer_map: dict[str, list[int]] | None = None) -> Bart:
+    """A new Bart with `encoder_layers` and `decoder_layers` copied from the teacher.
+
+    Everything that is not a layer (token and position embeddings, layernorm_embedding, mBART's
+    final LayerNorms, final_logits_bias) is copied too. The choice is kept as
+    `student.layer_map = {"encoder": [...], "decoder": [...]}`: the distillation losses pair
+    student layer i with teacher layer layer_map[...][i].
+    """
+    layer_map = layer_map or {"encoder": spaced_layers(teacher.config.encoder_layers, encoder_layers),
+                              "decoder": spaced_layers(teacher.config.decoder_layers, decoder_layers)}
+    for side, n in (("encoder", encoder_layers), ("decoder", decoder_layers)):
+        depth = getattr(teacher.config, f"{side}_layers")
+        if len(layer_map[side]) != n or not all(0 <= i < depth for i in layer_map[side]):
+            raise ValueError(f"layer_map[{side!r}] = {layer_map[side]}: need {n} indices in 0..{depth - 1}")
+    student = Bart(replace(teacher.config, encoder_layers=encoder_layers, decoder_layers=decoder_layers))
+    state = {k: v for k, v in teacher.state_dict().items() if ".layers." not in k}
+    for side in ("encoder", "decoder"):
+        for i, t in enumerate(layer_map[side]):
+            prefix = f"{side}.layers.{t}."
+            state.update({f"{side}.layers.{i}.{k[len(prefix):]}": v
+                          for k, v in teacher.state_dict().items() if k.startswith(prefix)})
+    student.load_state_dict(state)
+    student.layer_map = {side: list(v) for side, v in layer_map.items()}
+    student.generation_config = dict(getattr(teacher, "generation_config", {}))
+    return student
+
+
+# ---------------------------------------------------------------- the loss terms
+
+def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the positions where mask is 1 (mask broadcasts over the rest of a)."""
+    mask = mask.to(a.dtype).expand_as(a)
+    return ((a - b) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+
+
+def logits_loss(student: torch.Tensor, teacher: torch.Tensor, target_mask: torch.Tensor,
+                kind: str = "mse", temperature: float = 1.0) -> torch.Tensor:
+    """Match the output distributions at real target positions. student/teacher: (B, T, V)."""
+    if kind == "mse":
+        return masked_mse(student, teacher, target_mask[..., None])
+    if kind == "kl":
+        # KL(teacher || student) of temperature-softened distributions, x T^2 so the gradient's
+        # scale does not shrink with T (Hinton et al., 2015).
+        log_p_s = F.log_softmax(student / temperature, dim=-1)
+        log_p_t = F.log_softmax(teacher / temperature, dim=-1)
+        kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # (B, T)
+        return (kl * target_mask).sum() / target_mask.sum().clamp(min=1) * temperature ** 2
+    raise ValueError(f"logits loss must be 'mse' or 'kl', got {kind!r}")
+
+
+def hidden_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], layer_map: list[int],
+                mask: torch.Tensor) -> torch.Tensor:
+    """Embedding outputs matched to each other, and student layer i's output to teacher layer
+    layer_map[i]'s. Hidden-state tuples hold (embeddings, layer 1, ..., layer n); mask: (B, T)."""
+    pairs = [(0, 0)] + [(i + 1, t + 1) for i, t in enumerate(layer_map)]
+    return sum(masked_mse(student[s], teacher[t], mask[..., None]) for s, t in pairs) / len(pairs)
+
+
+def attention_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], layer_map: list[int],
+                   query_mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """Attention maps (B, heads, T, S) of mapped layers, over real query x real key entries."""
+    mask = (query_mask[:, None, :, None] * key_mask[:, None, None, :])  # (B, 1, T, S)
+    return sum(masked_mse(student[i], teacher[t], mask) for i, t in enumerate(layer_map)) / len(layer_map)
+
+
+# ---------------------------------------------------------------- the training objective
+
+@dataclass
+class DistillConfig:
+    ce: float = 1.0              # weight of the task loss (cross-entropy with the labels)
+    logits: float = 1.0          # weight of L_logits; 0 switches the term off
+    hidden: float = 1.0          # weight of L_hidden
+    attention: float = 1.0       # weight of L_attention
+    logits_kind: str = "mse"     # "mse" (the authors') or "kl"
+    temperature: float = 2.0     # for logits_kind="kl"
+
+
+class DistillLoss:
+    """`loss_fn` for minidq.train.train: task loss plus weighted distillation terms.
+
+    The teacher runs in eval mode under no_grad: no dropout, no gradient, its weights never change.
+    """
+
+    def __init__(self, teacher: Bart, cfg: DistillConfig = DistillConfig()):
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.cfg = cfg
+
+    def __call__(self, student: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg
+        want_states = cfg.hidden > 0 or cfg.attention > 0
+        kwargs = dict(labels=batch["labels"], output_hidden_states=cfg.hidden > 0, output_attentions=cfg.attention > 0)
+        out: Seq2SeqLMOutput = student(batch["input_ids"], batch["attention_mask"], **kwargs)
+        terms = {"ce": out.loss}
+        if cfg.logits > 0 or want_states:
+            if self.teacher.shared.weight.device != out.logits.device:
+                self.teacher.to(out.logits.device)
+            with torch.no_grad():
+                ref: Seq2SeqLMOutput = self.teacher(batch["input_ids"], batch["attention_mask"], **kwargs)
+            src_mask = batch["attention_mask"]               # (B, S) real source tokens
+            tgt_mask = (batch["labels"] != -100).long()      # (B, T) real target positions
+            enc_map, dec_map = student.layer_map["encoder"], student.layer_map["decoder"]
+            if cfg.logits > 0:
+                terms["logits"] = logits_loss(out.logits, ref.logits, tgt_mask, cfg.logits_kind, cfg.temperature)
+            if cfg.hidden > 0:
+                terms["hidden"] = (hidden_loss(out.encoder_hidden_states, ref.encoder_hidden_states, enc_map, src_mask)
+                                   + hidden_loss(out.decoder_hidden_states, ref.decoder_hidden_states, dec_map,
+                                                 tgt_mask)) / 2
+            if cfg.attention > 0:
+                terms["attention"] = (
+                    attention_loss(out.encoder_attentions, ref.encoder_attentions, enc_map, src_mask, src_mask)
+                    + attention_loss(out.decoder_attentions, ref.decoder_attentions, dec_map, tgt_mask, tgt_mask)
+                    + attention_loss(out.cross_attentions, ref.cross_attentions, dec_map, tgt_mask, src_mask)) / 3
+        weights = {"ce": cfg.ce, "logits": cfg.logits, "hidden": cfg.hidden, "attention": cfg.attention}
+        loss = sum(weights[k] * v for k, v in terms.items())
+        return loss, {k: v.item() for k, v in terms.items()}
