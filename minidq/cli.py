@@ -1,4 +1,4 @@
-"""`python -m minidq <command>` (or `minidq <command>`): train, evaluate, generate, demo.
+"""`python -m minidq <command>` (or `minidq <command>`): train, distill, evaluate, generate, demo.
 
 Each command is a small function over the package's public API; a mistake in the arguments
 or a missing file is one line on stderr and a non-zero exit, never a traceback
@@ -64,6 +64,27 @@ def load_model(path: str) -> tuple[Bart, Tokenizer]:
     return Bart.from_pretrained(directory), Tokenizer.from_pretrained(directory)
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                       grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
+                       eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
+                       seed=args.seed, device=args.device)
+
+
+def train_and_valid(args: argparse.Namespace, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
+    """Batches of the train and valid splits, and the valid examples (for ROUGE/BLEU)."""
+    splits = {}
+    for split in ("train", "valid"):
+        examples = read(args, split)
+        enc = encode(examples, tokenizer, args.max_source_length, args.max_target_length)
+        if enc.sources_truncated or enc.targets_truncated:
+            print(f"{split}: truncated {enc.sources_truncated} sources and {enc.targets_truncated} targets "
+                  f"of {len(examples)}", file=sys.stderr)
+        splits[split] = (examples, Batches(enc.pairs, args.batch_size, tokenizer.pad_token_id,
+                                           shuffle=split == "train", seed=args.seed))
+    return splits["train"][1], splits["valid"][1], splits["valid"][0]
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     if args.model:
         model, tokenizer = load_model(args.model)
@@ -78,22 +99,30 @@ def cmd_train(args: argparse.Namespace) -> None:
                              f"{tokenizer.vocab_size} tokens")
     if args.quant:  # quantization-aware training: the loop trains the latent weights through the STE
         quantize(model, QuantConfig.parse(args.quant))
-    cfg = TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
-                      grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
-                      eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
-                      seed=args.seed, device=args.device)
-    splits = {}
-    for split in ("train", "valid"):
-        examples = read(args, split)
-        enc = encode(examples, tokenizer, args.max_source_length, args.max_target_length)
-        if enc.sources_truncated or enc.targets_truncated:
-            print(f"{split}: truncated {enc.sources_truncated} sources and {enc.targets_truncated} targets "
-                  f"of {len(examples)}", file=sys.stderr)
-        splits[split] = (examples, Batches(enc.pairs, args.batch_size, tokenizer.pad_token_id,
-                                           shuffle=split == "train", seed=args.seed))
-    figures = train(model, tokenizer, splits["train"][1], splits["valid"][1], splits["valid"][0], cfg,
-                    resume=args.resume)
+    figures = train(model, tokenizer, *train_and_valid(args, tokenizer), train_config(args), resume=args.resume)
     print(json.dumps({"out": args.out, **figures}))
+
+
+def cmd_distill(args: argparse.Namespace) -> None:
+    """DQ-BART: student from teacher layers, quantized, trained on task + distillation losses, exported packed."""
+    from .distill import DistillConfig, DistillLoss, make_student
+    from .export import save_packed
+
+    teacher, tokenizer = load_model(args.teacher)
+    try:
+        encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
+    except ValueError:
+        raise ValueError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
+    student = make_student(teacher, encoder_layers, decoder_layers)
+    quantize(student, QuantConfig.parse(args.quant))
+    loss_fn = DistillLoss(teacher, DistillConfig(ce=args.w_ce, logits=args.w_logits, hidden=args.w_hidden,
+                                                 attention=args.w_attention, logits_kind=args.logits_loss,
+                                                 temperature=args.temperature))
+    figures = train(student, tokenizer, *train_and_valid(args, tokenizer), train_config(args), loss_fn=loss_fn,
+                    resume=args.resume)
+    packed = Path(args.out) / "student.packed"
+    save_packed(student.cpu(), packed)
+    print(json.dumps({"out": args.out, "packed": str(packed), "bytes": packed.stat().st_size, **figures}))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -128,15 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     demo(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minidq", description="DQ-BART: distill and quantize BART, from scratch.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="fine-tune a checkpoint (or train a fresh config) on a JSONL dataset")
-    add_data_args(p)
-    p.add_argument("--model", help="HF checkpoint folder to start from (config, weights, tokenizer)")
-    p.add_argument("--config", help="config.json of a fresh model (instead of --model)")
-    p.add_argument("--tokenizer", help="tokenizer folder for --config (default: the --data folder)")
+def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder: best/, last.ckpt, log.jsonl")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-steps", type=int, default=0, help="optimizer steps (0 = all epochs)")
@@ -150,8 +171,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minidq", description="DQ-BART: distill and quantize BART, from scratch.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune a checkpoint (or train a fresh config) on a JSONL dataset")
+    add_data_args(p)
+    add_train_args(p)
+    p.add_argument("--model", help="HF checkpoint folder to start from (config, weights, tokenizer)")
+    p.add_argument("--config", help="config.json of a fresh model (instead of --model)")
+    p.add_argument("--tokenizer", help="tokenizer folder for --config (default: the --data folder)")
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: quantization-aware training (QAT)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("distill", help="DQ-BART: distill and quantize a student of the teacher, export it packed")
+    add_data_args(p)
+    add_train_args(p)
+    p.add_argument("--teacher", required=True, help="the fine-tuned teacher (HF checkpoint folder)")
+    p.add_argument("--layers", default="6-6", help="student encoder-decoder layers, e.g. 6-3 (default: 6-6)")
+    p.add_argument("--quant", default="2-2-8", help="W-E-A bits of the student (default: 2-2-8)")
+    p.add_argument("--w-ce", type=float, default=1.0, help="weight of the task loss")
+    p.add_argument("--w-logits", type=float, default=1.0, help="weight of the logits term (0 = off)")
+    p.add_argument("--w-hidden", type=float, default=1.0, help="weight of the hidden-state term (0 = off)")
+    p.add_argument("--w-attention", type=float, default=1.0, help="weight of the attention-map term (0 = off)")
+    p.add_argument("--logits-loss", choices=("mse", "kl"), default="mse")
+    p.add_argument("--temperature", type=float, default=2.0, help="for --logits-loss kl")
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("evaluate", help="generate on a split and print ROUGE (or BLEU) and speed")
     add_data_args(p)
@@ -173,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole pipeline on the shipped teacher and data")
     p.add_argument("--out", default="runs/demo", help="output folder for the results table")
     p.add_argument("--quick", action="store_true", help="a seconds-long version (for tests)")
+    p.add_argument("--rows", help="comma-separated rows to run, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-3 (default: all)")
+    p.add_argument("--steps", type=int, help="optimizer steps per trained row")
+    p.add_argument("--test-examples", type=int, help="score the first N test examples (0 = all)")
+    p.add_argument("--device", help="cpu (default) or cuda")
     p.set_defaults(func=cmd_demo)
     return parser
 
