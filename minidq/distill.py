@@ -146,7 +146,9 @@ class DistillLoss:
             if self.teacher.shared.weight.device != out.logits.device:
                 self.teacher.to(out.logits.device)
             with torch.no_grad():
-                ref: Seq2SeqLMOutput = self.teacher(batch["input_ids"], batch["attention_mask"], **kwargs)
+                ref: Seq2SeqLMOutput = self.teacher(  # the same decoder inputs; no labels: its CE is not needed
+                    batch["input_ids"], batch["attention_mask"], decoder_input_ids=student.shift_right(batch["labels"]),
+                    output_hidden_states=cfg.hidden > 0, output_attentions=cfg.attention > 0)
             src_mask = batch["attention_mask"]               # (B, S) real source tokens
             tgt_mask = (batch["labels"] != -100).long()      # (B, T) real target positions
             enc_map, dec_map = student.layer_map["encoder"], student.layer_map["decoder"]

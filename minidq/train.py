@@ -142,7 +142,7 @@ def train(
 
     log = open(out / "log.jsonl", "a")
     bar = tqdm(total=total_steps, initial=step, desc="train", dynamic_ncols=True)
-    running, terms_sum, last_eval, t0 = None, {}, {}, time.time()
+    running, loss_sum, terms_sum, last_eval, t0 = None, 0.0, {}, {}, time.time()
     model.train()
     while step < total_steps:
         # ---- the data position follows from `step`: epoch, then the batch within it
@@ -168,16 +168,17 @@ def train(
             step += 1
             bar.update(1)
 
+            loss_sum += total  # logged figures are means over the last log_every steps
             running = total if running is None else 0.95 * running + 0.05 * total
             bar.set_postfix(loss=f"{running:.3f}")
             if step % cfg.log_every == 0:
                 record = {"step": step, "epoch": epoch, "lr": lr_at(step - 1, cfg, total_steps),
-                          "loss": total, "grad_norm": grad_norm.item(),
+                          "loss": loss_sum / cfg.log_every, "grad_norm": grad_norm.item(),
                           **{k: v / cfg.log_every for k, v in terms_sum.items()},
                           "elapsed_s": time.time() - t0}
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                terms_sum = {}
+                terms_sum, loss_sum = {}, 0.0
 
             if step % cfg.eval_every == 0 or step == total_steps:
                 last_eval = evaluate_during_training(model, tokenizer, valid_batches, valid_examples, cfg)
