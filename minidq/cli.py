@@ -1,4 +1,4 @@
-"""`python -m minidq <command>` (or `minidq <command>`): train, distill, evaluate, generate, demo.
+"""`python -m minidq <command>` (or `minidq <command>`): train, distill, evaluate, generate, export, info, demo.
 
 Each command is a small function over the package's public API; a mistake in the arguments
 or a missing file is one line on stderr and a non-zero exit, never a traceback
@@ -57,10 +57,14 @@ def read(args: argparse.Namespace, split: str):
 
 
 def load_model(path: str) -> tuple[Bart, Tokenizer]:
-    """A model and its tokenizer from an HF checkpoint folder."""
+    """A model and its tokenizer from an HF checkpoint folder, or from a packed file (`minidq export`)."""
     directory = Path(path)
+    if directory.is_file():
+        from .export import load_packed, load_packed_tokenizer
+
+        return load_packed(directory), load_packed_tokenizer(directory)
     if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no such checkpoint folder")
+        raise FileNotFoundError(f"{directory}: no such checkpoint folder or packed file")
     return Bart.from_pretrained(directory), Tokenizer.from_pretrained(directory)
 
 
@@ -121,7 +125,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
     figures = train(student, tokenizer, *train_and_valid(args, tokenizer), train_config(args), loss_fn=loss_fn,
                     resume=args.resume)
     packed = Path(args.out) / "student.packed"
-    save_packed(student.cpu(), packed)
+    save_packed(student.cpu(), packed, tokenizer)
     print(json.dumps({"out": args.out, "packed": str(packed), "bytes": packed.stat().st_size, **figures}))
 
 
@@ -149,6 +153,24 @@ def cmd_generate(args: argparse.Namespace) -> None:
         raise ValueError("nothing to generate from: give texts as arguments or lines on stdin")
     for out in predict(model, tokenizer, texts, args.batch_size, progress=False, **generation_kwargs(args)):
         print(out)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Real low-bit storage: the (quantized) model as one packed file, then its footprint table."""
+    from .export import footprint, format_footprint, save_packed
+
+    model, tokenizer = load_model(args.model)
+    if args.quant:  # post-training quantization first (a checkpoint trained with --quant already is)
+        quantize(model, QuantConfig.parse(args.quant))
+    save_packed(model, args.out, tokenizer, packing=args.packing, float_dtype=args.float_dtype,
+                int8_positions=args.int8_positions)
+    print(format_footprint(footprint(args.out)))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from .export import footprint, format_footprint
+
+    print(format_footprint(footprint(args.path), footprint(args.teacher) if args.teacher else None))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -203,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="generate on a split and print ROUGE (or BLEU) and speed")
     add_data_args(p)
     add_generation_args(p)
-    p.add_argument("--model", required=True, help="HF checkpoint folder")
+    p.add_argument("--model", required=True, help="HF checkpoint folder, or a packed file (minidq export)")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=0, help="first N examples only (0 = all)")
     p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
@@ -213,9 +235,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="summarize texts given as arguments, or one per line on stdin")
     add_generation_args(p)
-    p.add_argument("--model", required=True, help="HF checkpoint folder")
+    p.add_argument("--model", required=True, help="HF checkpoint folder, or a packed file (minidq export)")
     p.add_argument("text", nargs="*", help="input texts (default: read lines from stdin)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("export", help="store a quantized model in real low-bit form: one packed file")
+    p.add_argument("--model", required=True, help="HF checkpoint folder (or a packed file)")
+    p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization before packing")
+    p.add_argument("--out", required=True, help="the packed file to write, e.g. student.packed")
+    p.add_argument("--packing", choices=("bits", "trits"), default="bits",
+                   help="3-level codes at 2 bits (4 per byte) or as trits (5 per byte, 1.6 bits)")
+    p.add_argument("--float-dtype", choices=("fp16", "fp32"), default="fp16",
+                   help="storage of what is not quantized (norms, biases, positions); fp32: outputs identical")
+    p.add_argument("--int8-positions", action="store_true", help="position tables as 8-bit codes (lossy)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("info", help="where the bytes of a packed file (or an HF folder) go, and the compression")
+    p.add_argument("path", help="a packed file, or an HF checkpoint folder (its model.safetensors)")
+    p.add_argument("--teacher", help="an fp32 HF checkpoint folder to compare against")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("demo", help="the whole pipeline on the shipped teacher and data")
     p.add_argument("--out", default="runs/demo", help="output folder for the results table")

@@ -26,7 +26,7 @@ import torch
 from .data import Batches, encode, load_split
 from .distill import DistillConfig, DistillLoss, make_student
 from .evaluate import evaluate
-from .export import load_packed, save_packed
+from .export import footprint, load_packed, save_packed
 from .model import Bart
 from .quant import QuantConfig, quantize
 from .tokenizer import Tokenizer
@@ -138,18 +138,19 @@ def run(cfg: DemoConfig) -> list[dict]:
                             out / row.name)
         train_s = time.perf_counter() - start
         packed = out / f"{row.name}.packed"
-        save_packed(student.cpu(), packed)
+        save_packed(student.cpu(), packed, tokenizer)
         reloaded = load_packed(packed).to(cfg.device)
         results.append({"method": row.method, "quant": row.quant, "layers": row.layers,
-                        "bytes": packed.stat().st_size, **_figures(score(reloaded)), "train_s": train_s})
+                        "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer **_figures(score(reloaded)), "train_s": train_s})
         print(_line(results[-1]))
     for r in results:
         r["compression"] = teacher_bytes / r["bytes"]
         r["rougeL_pct_teacher"] = 100 * r["rougeL"] / results[0]["rougeL"]
     caption = (f"Test split, first {len(test_ex)} examples; decoding: {cfg.num_beams} beams, max_length "
                f"{cfg.max_length}, length_penalty 1.0, early stopping. Each trained row: {cfg.steps} steps of "
-               f"{cfg.batch_size} examples, lr {cfg.lr}. Sizes are the packed files; compression is against the "
-               f"teacher's fp32 model.safetensors.")
+               f"{cfg.batch_size} examples, lr {cfg.lr}. Sizes are the packed files (2-bit codes, fp16 "
+               f"norms/biases/positions, tokenizer not counted); compression is against the teacher's fp32 "
+               f"model.safetensors.")
     (out / "results.json").write_text(json.dumps({"config": asdict(cfg), "caption": caption, "rows": results},
                                                  indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(results, caption))
