@@ -141,7 +141,8 @@ def run(cfg: DemoConfig) -> list[dict]:
         save_packed(student.cpu(), packed, tokenizer)
         reloaded = load_packed(packed).to(cfg.device)
         results.append({"method": row.method, "quant": row.quant, "layers": row.layers,
-                        "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer **_figures(score(reloaded)), "train_s": train_s})
+                        "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer
+                        **_figures(score(reloaded)), "train_s": train_s})
         print(_line(results[-1]))
     for r in results:
         r["compression"] = teacher_bytes / r["bytes"]
