@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="output folder for the results table")
     p.add_argument("--quick", action="store_true", help="a seconds-long version (for tests)")
     p.add_argument("--rows", help="comma-separated rows to run, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-3 (default: all)")
+    p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/teacher)")
+    p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/summarization)")
     p.add_argument("--steps", type=int, help="optimizer steps per trained row")
     p.add_argument("--test-examples", type=int, help="score the first N test examples (0 = all)")
     p.add_argument("--device", help="cpu (default) or cuda")

@@ -48,10 +48,13 @@ ROWS = [Row("PTQ", "2-2-8", "6-6"), Row("QAT", "2-2-8", "6-6"), Row("DQ", "8-8-8
         Row("DQ", "2-2-8", "6-6"), Row("DQ", "2-2-8", "6-3"), Row("DQ", "2-2-8", "6-1")]
 
 
+SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"  # the repo's shipped data
+
+
 @dataclass
 class DemoConfig:
-    teacher: str = "data_samples/teacher"
-    data: str = "data_samples/summarization"
+    teacher: str = str(SAMPLES / "teacher")
+    data: str = str(SAMPLES / "summarization")
     out: str = "runs/demo"
     rows: tuple[str, ...] = tuple(r.name for r in ROWS)
     steps: int = 150               # optimizer steps for every trained row (an equal budget)
@@ -97,7 +100,7 @@ def main(args) -> None:
     cfg.out = args.out
     if args.rows:
         cfg.rows = tuple(args.rows.split(","))
-    for name in ("steps", "test_examples", "device"):
+    for name in ("teacher", "data", "steps", "test_examples", "device"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     run(cfg)
