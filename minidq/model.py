@@ -6,9 +6,10 @@ Module and parameter names are Hugging Face's (`self_attn.q_proj`, `fc1`, `layer
 The two models share every line of code; `config.pre_layer_norm` (mBART) moves each
 LayerNorm in front of its sub-layer and adds one final LayerNorm per stack.
 
-Attention is computed explicitly (scores -> softmax -> weighted sum) rather than through a
-fused kernel, for two reasons: the distillation losses need the attention maps, and
-DQ-BART quantizes the queries, keys, attention probabilities and values. Those four
+Attention is written out explicitly (scores -> softmax -> weighted sum) for two reasons: the
+distillation losses need the attention maps, and DQ-BART quantizes the queries, keys, attention
+probabilities and values. When neither the map nor its quantizer is wanted, the same maths
+runs through PyTorch's fused kernel (`F.scaled_dot_product_attention`), which is faster. Those four
 quantizer slots (`q_act`, `k_act`, `probs_act`, `v_act`) are identities until
 `minidq.quant.quantize` fills them.
 """
@@ -117,7 +118,8 @@ class Attention(nn.Module):
         mask: torch.Tensor | None = None,       # additive, broadcastable to (B, heads, T, S)
         cache: LayerCache | None = None,
         cache_key: str = "self",
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        need_weights: bool = False,             # return the attention map (distillation, inspection)
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T, C = x.shape
         q = self.split_heads(self.q_proj(x))    # (B, heads, T, head_dim)
         if key_value_states is not None and cache is not None and cache_key in cache:
@@ -134,11 +136,16 @@ class Attention(nn.Module):
                 cache[cache_key] = (k, v)
         q, k, v = self.q_act(q), self.k_act(k), self.v_act(v)
 
-        scores = (q @ k.transpose(-1, -2)) * self.scaling  # (B, heads, T, S)
-        if mask is not None:
-            scores = scores + mask
-        probs = scores.softmax(dim=-1)  # (B, heads, T, S): the attention map
-        out = F.dropout(self.probs_act(probs), p=self.dropout, training=self.training) @ v  # (B, heads, T, head_dim)
+        if need_weights or not isinstance(self.probs_act, nn.Identity):
+            scores = (q @ k.transpose(-1, -2)) * self.scaling  # (B, heads, T, S)
+            if mask is not None:
+                scores = scores + mask
+            probs = scores.softmax(dim=-1)  # (B, heads, T, S): the attention map
+            out = F.dropout(self.probs_act(probs), p=self.dropout, training=self.training) @ v  # (B, heads, T, head_dim)
+        else:  # the same maths in one fused kernel, when nobody needs the map or quantizes it
+            probs = None
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scaling,
+                                                 dropout_p=self.dropout if self.training else 0.0)
         out = out.transpose(1, 2).reshape(B, T, C)  # (B, T, C): heads side by side again
         return self.out_proj(out), probs
 
@@ -178,8 +185,9 @@ class EncoderLayer(Layer):
     def __init__(self, config: BartConfig):
         super().__init__(config, config.encoder_attention_heads, config.encoder_ffn_dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        h, probs = self.self_attn(self.pre(self.self_attn_layer_norm, x), mask=mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h, probs = self.self_attn(self.pre(self.self_attn_layer_norm, x), mask=mask, need_weights=need_weights)
         x = self.post(self.self_attn_layer_norm, x, h)
         return self.ffn(x), probs
 
@@ -199,12 +207,14 @@ class DecoderLayer(Layer):
         encoder_out: torch.Tensor,
         cross_mask: torch.Tensor | None,
         cache: LayerCache | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         h, self_probs = self.self_attn(self.pre(self.self_attn_layer_norm, x), mask=self_mask,
-                                       cache=cache, cache_key="self")
+                                       cache=cache, cache_key="self", need_weights=need_weights)
         x = self.post(self.self_attn_layer_norm, x, h)
         h, cross_probs = self.encoder_attn(self.pre(self.encoder_attn_layer_norm, x), encoder_out,
-                                           mask=cross_mask, cache=cache, cache_key="cross")
+                                           mask=cross_mask, cache=cache, cache_key="cross",
+                                           need_weights=need_weights)
         x = self.post(self.encoder_attn_layer_norm, x, h)
         return self.ffn(x), self_probs, cross_probs
 
@@ -258,7 +268,7 @@ class Encoder(Stack):
         hidden = [x] if output_hidden_states else None
         attentions = []
         for layer in self.layers:
-            x, probs = layer(x, mask)
+            x, probs = layer(x, mask, output_attentions)
             if hidden is not None:
                 hidden.append(x)
             if output_attentions:
@@ -299,7 +309,7 @@ class Decoder(Stack):
         self_attns, cross_attns = [], []
         for i, layer in enumerate(self.layers):
             x, self_probs, cross_probs = layer(x, self_mask, encoder_out, cross_mask,
-                                               cache[i] if cache is not None else None)
+                                               cache[i] if cache is not None else None, output_attentions)
             if hidden is not None:
                 hidden.append(x)
             if output_attentions:
