@@ -38,7 +38,7 @@ class Example:
 def _parse_line(line: bytes, source_field: str, target_field: str) -> Example:
     """One JSONL line to an Example; raises ValueError saying what is wrong (without the location)."""
     try:
-        record = json.loads(line.decode("utf-8"))
+        record = json.loads(line.decode("utf-8").rstrip("\r\n"))  # so a column at the line end is right
     except UnicodeDecodeError as e:
         raise ValueError(f"not valid UTF-8 ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:

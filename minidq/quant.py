@@ -123,7 +123,7 @@ def straight_through(grad: torch.Tensor, inside: torch.Tensor | None) -> torch.T
 class SymQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, bits: int, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip))
+        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
         codes, scale = symmetric_codes(x, bits, per_row, clip)
         return codes.to(x.dtype) * scale
 
@@ -136,7 +136,7 @@ class SymQuant(torch.autograd.Function):
 class AsymQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, bits: int, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip))
+        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
         codes, scale, offset = asymmetric_codes(x, bits, per_row, clip)
         return codes.to(x.dtype) * scale + offset
 
@@ -149,7 +149,7 @@ class AsymQuant(torch.autograd.Function):
 class TernaryQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip))
+        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
         codes, scale = ternary_codes(x, per_row, clip)
         return codes.to(x.dtype) * scale
 
@@ -162,7 +162,7 @@ class TernaryQuant(torch.autograd.Function):
 class BinaryQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip))
+        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
         codes, scale = binary_codes(x, per_row, clip)
         return codes.to(x.dtype) * scale
 
