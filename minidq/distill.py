@@ -64,12 +64,13 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
         if len(layer_map[side]) != n or not all(0 <= i < depth for i in layer_map[side]):
             raise ValueError(f"layer_map[{side!r}] = {layer_map[side]}: need {n} indices in 0..{depth - 1}")
     student = Bart(replace(teacher.config, encoder_layers=encoder_layers, decoder_layers=decoder_layers))
-    state = {k: v for k, v in teacher.state_dict().items() if ".layers." not in k}
+    teacher_state = teacher.state_dict()
+    state = {k: v for k, v in teacher_state.items() if ".layers." not in k}
     for side in ("encoder", "decoder"):
         for i, t in enumerate(layer_map[side]):
             prefix = f"{side}.layers.{t}."
             state.update({f"{side}.layers.{i}.{k[len(prefix):]}": v
-                          for k, v in teacher.state_dict().items() if k.startswith(prefix)})
+                          for k, v in teacher_state.items() if k.startswith(prefix)})
     student.load_state_dict(state)
     student.layer_map = {side: list(v) for side, v in layer_map.items()}
     student.generation_config = dict(getattr(teacher, "generation_config", {}))
@@ -138,17 +139,16 @@ class DistillLoss:
 
     def __call__(self, student: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
-        want_states = cfg.hidden > 0 or cfg.attention > 0
-        kwargs = dict(labels=batch["labels"], output_hidden_states=cfg.hidden > 0, output_attentions=cfg.attention > 0)
-        out: Seq2SeqLMOutput = student(batch["input_ids"], batch["attention_mask"], **kwargs)
+        wanted = dict(output_hidden_states=cfg.hidden > 0, output_attentions=cfg.attention > 0)
+        out: Seq2SeqLMOutput = student(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], **wanted)
         terms = {"ce": out.loss}
-        if cfg.logits > 0 or want_states:
+        if cfg.logits > 0 or cfg.hidden > 0 or cfg.attention > 0:
             if self.teacher.shared.weight.device != out.logits.device:
                 self.teacher.to(out.logits.device)
             with torch.no_grad():
                 ref: Seq2SeqLMOutput = self.teacher(  # the same decoder inputs; no labels: its CE is not needed
                     batch["input_ids"], batch["attention_mask"], decoder_input_ids=student.shift_right(batch["labels"]),
-                    output_hidden_states=cfg.hidden > 0, output_attentions=cfg.attention > 0)
+                    **wanted)
             src_mask = batch["attention_mask"]               # (B, S) real source tokens
             tgt_mask = (batch["labels"] != -100).long()      # (B, T) real target positions
             enc_map, dec_map = student.layer_map["encoder"], student.layer_map["decoder"]
