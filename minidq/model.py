@@ -367,9 +367,11 @@ class Bart(nn.Module):
     def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Tied LM head: scores against the input embedding matrix, plus final_logits_bias.
 
-        After `minidq.quant.quantize`, that matrix is the quantized one the inputs use too."""
-        weight = self.shared.quantized_weight() if hasattr(self.shared, "quantized_weight") else self.shared.weight
-        return F.linear(hidden, weight) + self.final_logits_bias  # (B, T, V)
+        A quantized embedding (minidq.quant, minidq.intinfer) projects its own way, with the
+        quantized matrix that the inputs use too."""
+        if hasattr(self.shared, "project"):
+            return self.shared.project(hidden) + self.final_logits_bias
+        return F.linear(hidden, self.shared.weight) + self.final_logits_bias  # (B, T, V)
 
     def forward(
         self,

@@ -32,18 +32,20 @@ from .config import ConfigError
 from .model import Attention, Bart
 
 ALLOWED_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 32)  # codes fit in one byte; 32 = full precision (off)
+ACT_SCALES = ("tensor", "token")
 
 
 # ---------------------------------------------------------------------------------------------
 # Codes and scales: pure functions, no autograd. x ~ codes * scale (+ offset for asymmetric).
 
 def reduce(fn: Callable[..., torch.Tensor], x: torch.Tensor, per_row: bool) -> torch.Tensor:
-    """`fn` (torch.amax, torch.mean, ...) over the whole tensor (0-dim result), or over each
-    row, i.e. each slice along dim 0 (a weight's output unit, an embedding's token), kept as
-    shape (rows, 1, ...) so it broadcasts against x."""
-    if not per_row:
-        return fn(x)
-    return fn(x.flatten(1), dim=1).view(-1, *[1] * (x.dim() - 1))
+    """`fn` (torch.amax, torch.mean, ...) over the whole tensor (0-dim result), or over each row,
+    i.e. each vector along the last dim, kept as shape (..., 1) so it broadcasts against x.
+
+    A row is a weight's output unit, an embedding's token, a linear input's token, one head's
+    query/key/value of one token, or one query's attention probabilities: whatever the row, its
+    scale depends on that row alone, not on the rest of the batch or the cache."""
+    return fn(x, dim=-1, keepdim=True) if per_row else fn(x)
 
 
 def clamp(x: torch.Tensor, clip: float | None) -> torch.Tensor:
@@ -107,7 +109,14 @@ def binary_codes(x: torch.Tensor, per_row: bool = False,
 
 
 # ---------------------------------------------------------------------------------------------
-# The autograd Functions: forward = dequantized codes, backward = straight-through estimator.
+# Fake quantization: forward = dequantized codes, backward = straight-through estimator.
+
+def dequantize(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+    """codes * scale (+ offset) in the scale's dtype: the one expression that training, export and
+    integer inference all evaluate, so a stored or frozen weight equals the trained one bit for bit."""
+    x = codes.to(scale.dtype) * scale
+    return x if offset is None else x + offset
+
 
 def inside_clip(x: torch.Tensor, clip: float | None) -> torch.Tensor | None:
     """Where the STE lets the gradient through: -clip <= x <= clip (None: everywhere)."""
@@ -120,63 +129,78 @@ def straight_through(grad: torch.Tensor, inside: torch.Tensor | None) -> torch.T
     return grad if inside is None else grad * inside
 
 
-class SymQuant(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, bits: int, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
-        codes, scale = symmetric_codes(x, bits, per_row, clip)
-        return codes.to(x.dtype) * scale
+class FakeQuant(torch.autograd.Function):
+    """q(x) = dequantize(codes(x)) for any of the four schemes; its backward is the STE."""
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (inside,) = ctx.saved_tensors
-        return straight_through(grad, inside), None, None, None
-
-
-class AsymQuant(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, bits: int, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
-        codes, scale, offset = asymmetric_codes(x, bits, per_row, clip)
-        return codes.to(x.dtype) * scale + offset
+    def forward(ctx, x: torch.Tensor, quantizer: "Quantizer") -> torch.Tensor:
+        ctx.save_for_backward(inside_clip(x, quantizer.clip) if ctx.needs_input_grad[0] else None)  # none at inference
+        return dequantize(*quantizer.codes(x))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (inside,) = ctx.saved_tensors
-        return straight_through(grad, inside), None, None, None
+        return straight_through(grad, inside), None
 
 
-class TernaryQuant(torch.autograd.Function):
+def integer_form(input_quant: nn.Module, weight_quant: nn.Module) -> bool:
+    """Whether x_q @ w_q^T factors into (integer codes @ integer codes) * scales: the input on a
+    symmetric grid, the weight on any grid without an offset (all but asymmetric)."""
+    return getattr(input_quant, "scheme", None) == "symmetric" and \
+        getattr(weight_quant, "scheme", "asymmetric") != "asymmetric"
+
+
+def rescale(acc: torch.Tensor, x_scale: torch.Tensor, w_scale: torch.Tensor) -> torch.Tensor:
+    """Exact sums of code products acc (..., N) -> floats: times the input's scale ((..., 1) or ())
+    and the weight's ((N, 1) per row, or ()). The integer path (minidq.intinfer) ends the same way."""
+    return dequantize(acc, x_scale * (w_scale.reshape(-1) if w_scale.dim() else w_scale))
+
+
+class QuantMatmul(torch.autograd.Function):
+    """F.linear(q(x), q(w)) as an integer machine computes it: y = (cx @ cw^T) * sx * sw.
+
+    The codes are small integers held in floats, so every partial sum is an integer below 2^24
+    (ternary weights: always; 8-bit x 8-bit: unless K * 127^2 terms all align) and the float
+    matmul is exact: the forward is, bit for bit, int8 x int8 -> int32 followed by the scales.
+    The backward is what F.linear's and the two quantizers' STE give: dL/dx = (dL/dy @ w_q) where
+    x is inside its clip range, dL/dw = (dL/dy^T @ x_q) where w is inside its own."""
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
-        codes, scale = ternary_codes(x, per_row, clip)
-        return codes.to(x.dtype) * scale
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, input_quant: "Quantizer", weight_quant: nn.Module):
+        x_codes, x_scale = input_quant.codes(x)
+        w_codes, w_scale = weight_quant.codes(weight)[:2]
+        ctx.save_for_backward(x_codes, x_scale, w_codes, w_scale,
+                              inside_clip(x, input_quant.clip) if ctx.needs_input_grad[0] else None,
+                              inside_clip(weight, weight_quant.clip) if ctx.needs_input_grad[1] else None)
+        acc = F.linear(x_codes.to(x.dtype), w_codes.to(x.dtype))  # (..., N): exact integer sums
+        return rescale(acc, x_scale, w_scale)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (inside,) = ctx.saved_tensors
-        return straight_through(grad, inside), None, None
+    def backward(ctx, grad: torch.Tensor):  # grad: (..., N)
+        x_codes, x_scale, w_codes, w_scale, x_inside, w_inside = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = straight_through(grad @ dequantize(w_codes, w_scale), x_inside)  # (..., K)
+        if ctx.needs_input_grad[1]:
+            x_q = dequantize(x_codes, x_scale).reshape(-1, x_codes.shape[-1])  # (M, K)
+            grad_w = straight_through(grad.reshape(-1, grad.shape[-1]).T @ x_q, w_inside)  # (N, K)
+        return grad_x, grad_w, None, None
 
 
-class BinaryQuant(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, per_row: bool, clip: float | None) -> torch.Tensor:
-        ctx.save_for_backward(inside_clip(x, clip) if ctx.needs_input_grad[0] else None)  # no mask at inference
-        codes, scale = binary_codes(x, per_row, clip)
-        return codes.to(x.dtype) * scale
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (inside,) = ctx.saved_tensors
-        return straight_through(grad, inside), None, None
+def quant_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 input_quant: nn.Module, weight_quant: nn.Module) -> torch.Tensor:
+    """y = q(x) @ q(w)^T + b: in integer form where it has one, plain fake quantization otherwise."""
+    if integer_form(input_quant, weight_quant):
+        y = QuantMatmul.apply(x, weight, input_quant, weight_quant)
+        return y if bias is None else y + bias
+    return F.linear(input_quant(x), weight_quant(weight), bias)
 
 
-SCHEMES = {  # name -> (autograd Function, codes function, takes a bit width)
-    "symmetric": (SymQuant, symmetric_codes, True),
-    "asymmetric": (AsymQuant, asymmetric_codes, True),
-    "ternary": (TernaryQuant, ternary_codes, False),
-    "binary": (BinaryQuant, binary_codes, False),
+CODES = {  # scheme -> its codes function, and whether it takes a bit width
+    "symmetric": (symmetric_codes, True),
+    "asymmetric": (asymmetric_codes, True),
+    "ternary": (ternary_codes, False),
+    "binary": (binary_codes, False),
 }
 
 
@@ -186,12 +210,12 @@ class Quantizer(nn.Module):
 
     def __init__(self, scheme: str, bits: int, per_row: bool = False, clip: float | None = None):
         super().__init__()
-        self.function, self.codes_fn, takes_bits = SCHEMES[scheme]
+        self.codes_fn, takes_bits = CODES[scheme]
         self.scheme, self.bits, self.per_row, self.clip = scheme, bits, per_row, clip
         self.args = (bits, per_row, clip) if takes_bits else (per_row, clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.function.apply(x, *self.args)
+        return FakeQuant.apply(x, self)
 
     def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(codes, scale[, offset]): exactly what forward dequantizes, for export."""
@@ -213,6 +237,9 @@ class QuantConfig:
     weight_per_row: bool = False   # one scale per output row of a linear weight (DQ-BART: one per tensor)
     embedding_per_row: bool = True  # one scale per token's embedding row (as DQ-BART)
     ternary: bool = True           # 2-bit weights/embeddings use TWN (as DQ-BART); False: symmetric 2-bit grid
+    act_scale: str = "tensor"      # activation scales: "tensor" (DQ-BART: one per tensor, so an answer
+                                   # depends on the batch and cache) or "token" (one per row: per token for
+                                   # linear inputs, per token and head for Q/K/V, per query for probabilities)
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "embedding_bits", "activation_bits"):
@@ -223,6 +250,8 @@ class QuantConfig:
             raise ConfigError("activation_bits: 1 is not allowed (a symmetric grid needs at least 2 bits)")
         if self.clip_val is not None and not self.clip_val > 0:
             raise ConfigError(f"clip_val: {self.clip_val!r} must be positive (or None for no clamp)")
+        if self.act_scale not in ACT_SCALES:
+            raise ConfigError(f"act_scale: {self.act_scale!r} is not one of {ACT_SCALES}")
 
     @classmethod
     def parse(cls, text: str, **options) -> "QuantConfig":
@@ -250,12 +279,13 @@ class QuantConfig:
         scheme = "binary" if bits == 1 else "ternary" if bits == 2 and self.ternary else "symmetric"
         return Quantizer(scheme, bits, per_row, self.clip_val)
 
-    def activation_quantizer(self, clip_scale: float = 1.0) -> nn.Module:
-        """Dynamic (scale from each tensor's own max|x|), per tensor, symmetric, as DQ-BART."""
+    def activation_quantizer(self, clip_scale: float | None = 1.0) -> nn.Module:
+        """Dynamic (scale from the tensor's own max|x|, or each row's: act_scale), symmetric, as
+        DQ-BART. clip_scale widens the clamp; None: no clamp."""
         if self.activation_bits == 32:
             return nn.Identity()
-        clip = None if self.clip_val is None else self.clip_val * clip_scale
-        return Quantizer("symmetric", self.activation_bits, per_row=False, clip=clip)
+        clip = None if self.clip_val is None or clip_scale is None else self.clip_val * clip_scale
+        return Quantizer("symmetric", self.activation_bits, per_row=self.act_scale == "token", clip=clip)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,21 +315,27 @@ class QuantLinear(nn.Linear):
         return self.weight_quant(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.input_quant(x), self.quantized_weight(), self.bias)
+        return quant_linear(x, self.weight, self.bias, self.input_quant, self.weight_quant)
 
 
 class QuantEmbedding(nn.Embedding):
-    """nn.Embedding whose table is fake-quantized on every lookup (and, tied, in the LM head)."""
+    """nn.Embedding whose table is fake-quantized on every lookup and, tied, in the LM head.
+
+    The LM head is a linear layer like the others, so its input is quantized too (`input_quant`):
+    then an integer machine can compute it as int8 x int8 (see minidq.intinfer)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 weight_quant: nn.Module | None = None, device=None, dtype=None):
+                 weight_quant: nn.Module | None = None, input_quant: nn.Module | None = None,
+                 device=None, dtype=None):
         super().__init__(num_embeddings, embedding_dim, padding_idx, device=device, dtype=dtype)
         self.weight_quant = weight_quant if weight_quant is not None else nn.Identity()
+        self.input_quant = input_quant if input_quant is not None else nn.Identity()
 
     @classmethod
-    def from_embedding(cls, embedding: nn.Embedding, weight_quant: nn.Module) -> "QuantEmbedding":
+    def from_embedding(cls, embedding: nn.Embedding, weight_quant: nn.Module,
+                       input_quant: nn.Module) -> "QuantEmbedding":
         q = cls(embedding.num_embeddings, embedding.embedding_dim, embedding.padding_idx,
-                weight_quant, device="meta")
+                weight_quant, input_quant, device="meta")
         q.weight = embedding.weight
         return q
 
@@ -309,6 +345,10 @@ class QuantEmbedding(nn.Embedding):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return F.embedding(ids, self.quantized_weight(), self.padding_idx)
 
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The tied LM head's scores (B, T, V), before final_logits_bias."""
+        return quant_linear(hidden, self.weight, None, self.input_quant, self.weight_quant)
+
 
 def quantize(model: Bart, cfg: QuantConfig | str) -> Bart:
     """Quantize `model` in place, DQ-BART style, and return it.
@@ -316,9 +356,12 @@ def quantize(model: Bart, cfg: QuantConfig | str) -> Bart:
     Swapped: every nn.Linear in the layers (weights at W bits, inputs at A bits) and the shared
     token embedding (E bits), which the encoder, decoder and LM head all use. Filled: each
     attention's Q, K, V and probabilities slots (A bits). Kept in full precision, as in the
-    paper's accounting: positional embeddings, LayerNorms, biases, final_logits_bias, and the LM
-    head's input (DQ-BART's code leaves the LM head an unquantized nn.Linear; unlike that code,
-    our head does use the quantized embedding, so what is stored is what is used).
+    paper's accounting: positional embeddings, LayerNorms, biases, final_logits_bias.
+
+    The LM head differs from DQ-BART's code, which leaves it an unquantized nn.Linear: ours uses
+    the quantized embedding (what is stored is what is used) and quantizes its input at A bits
+    without a clamp (that input was never clamped in training, and its range is wider than 2.5),
+    so that the head too runs as int8 x int8 on an integer machine.
 
     The parameters are the same objects as before, so state_dict keys, save_pretrained and an
     optimizer built earlier all keep working. Calling it again re-quantizes with the new config.
@@ -338,7 +381,8 @@ def quantize(model: Bart, cfg: QuantConfig | str) -> Bart:
             # Probabilities lie in [0, 1]: a symmetric grid leaves its negative half unused (one bit
             # wasted; an unsigned grid would be twice as fine). We follow DQ-BART's code here.
             module.probs_act = cfg.activation_quantizer()
-    shared = QuantEmbedding.from_embedding(model.shared, cfg.weight_quantizer(cfg.embedding_bits, cfg.embedding_per_row))
+    shared = QuantEmbedding.from_embedding(model.shared, cfg.weight_quantizer(cfg.embedding_bits, cfg.embedding_per_row),
+                                           cfg.activation_quantizer(clip_scale=None))
     model.shared = model.encoder.embed_tokens = model.decoder.embed_tokens = shared  # still one tied module
     model.quant_config = cfg
     return model

@@ -115,7 +115,7 @@ def test_freeze_gives_identical_outputs(quant):
 def test_packed_model_is_identical_in_fp32_mode(quant, packing, tmp_path):
     model = quantize(tiny_model(), QUANTS[quant])
     save_packed(model, tmp_path / "m.packed", packing=packing, float_dtype="fp32")
-    loaded = load_packed(tmp_path / "m.packed")
+    loaded = load_packed(tmp_path / "m.packed", backend="fake")
     assert_identical(loaded, model)
     for name, module in model.named_modules():
         if hasattr(module, "quantized_weight"):  # the very weights the fake-quantized forward used
@@ -148,7 +148,7 @@ def test_fp16_storage_stays_within_tolerance(tmp_path):
         want = logits(model)
         for int8_positions in (False, True):
             save_packed(model, tmp_path / "t.packed", float_dtype="fp16", int8_positions=int8_positions)
-            got = logits(load_packed(tmp_path / "t.packed"))
+            got = logits(load_packed(tmp_path / "t.packed", backend="fake"))
             diff = (got - want).abs()
             print(f"{quant} fp16 int8_positions={int8_positions}: max {diff.max():.3f} mean {diff.mean():.4f}; "
                   f"agree {(got.argmax(-1) == want.argmax(-1)).float().mean():.4f}; quantization itself: "

@@ -94,6 +94,22 @@ def test_per_row_scales_are_one_per_row_and_independent(name):
     cmp("per-row = each row alone", quantizer(x), torch.cat([per_tensor(row[None]) for row in x]))
 
 
+def test_per_row_activation_scales_belong_to_each_token_alone():
+    """act_scale="token": a row is the last dim (a token; a token in one head; a query's
+    probabilities), so quantizing a token alone or among others gives the same values."""
+    torch.manual_seed(8)
+    quantizer = QuantConfig(act_scale="token").activation_quantizer()
+    assert quantizer.per_row
+    for shape in [(3, 5, 16), (2, 4, 5, 8)]:  # (B, T, C) linear input; (B, heads, T, head_dim) q/k/v
+        x = torch.randn(shape) * torch.rand(shape[:-1] + (1,)) * 4
+        whole = quantizer(x)
+        cmp(f"{shape}: first row alone", quantizer(x[(0,) * (len(shape) - 1)][None]), whole[(0,) * (len(shape) - 1)][None])
+        cmp(f"{shape}: batch element 1 alone", quantizer(x[1:2]), whole[1:2])
+    tensor = QuantConfig().activation_quantizer()
+    x = torch.randn(3, 5, 16) * torch.tensor([0.1, 0.1, 1.0])[:, None, None]
+    assert not tensor.per_row and not torch.equal(tensor(x[:1]), tensor(x)[:1])  # DQ-BART's: batch-dependent
+
+
 @pytest.mark.parametrize("name", QUANTIZERS)
 @pytest.mark.parametrize("per_row", [False, True])
 def test_zero_and_constant_tensors(name, per_row):
@@ -137,6 +153,26 @@ def test_ste_gradient_elementwise(name, clip):
     cmp("dL/dx", x.grad, torch.where(inside, upstream, torch.zeros_like(upstream)))
     if clip is not None:
         assert inside[0, :2].all() and not inside[0, 2] and not inside.all()
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_integer_form_of_quantlinear_gives_the_fake_quantized_forward_and_gradients(per_row):
+    """QuantLinear sums the codes exactly (integer-valued floats) and then scales: the same
+    numbers as F.linear on the dequantized tensors, up to that F.linear's float rounding."""
+    torch.manual_seed(9)
+    layer = QuantLinear(40, 24, weight_quant=Quantizer("symmetric", 8, per_row=True, clip=2.5),
+                        input_quant=Quantizer("symmetric", 8, per_row=per_row, clip=2.5))
+    x = (torch.randn(3, 5, 40) * 1.5).requires_grad_()
+    y = layer(x)
+    x_ref, w_ref = x.detach().clone().requires_grad_(), layer.weight.detach().clone().requires_grad_()
+    y_ref = F.linear(layer.input_quant(x_ref), layer.weight_quant(w_ref), layer.bias.detach())
+    torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+    upstream = torch.randn_like(y)
+    (y * upstream).sum().backward()
+    (y_ref * upstream).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(layer.weight.grad, w_ref.grad, rtol=1e-6, atol=1e-6)
+    assert (x.grad == 0).any()  # the clip range did cut somewhere
 
 
 def test_ste_reaches_the_latent_weights_through_quantlinear():
@@ -197,6 +233,17 @@ def test_config_options_and_quantizer_choice():
     assert isinstance(QuantConfig.parse("8-8-32").activation_quantizer(), nn.Identity)
 
 
+def test_act_scale_is_checked_and_travels_with_the_config(tmp_path):
+    with pytest.raises(ConfigError, match="act_scale: 'row' is not one of"):
+        QuantConfig(act_scale="row")
+    assert QuantConfig().act_scale == "tensor"  # DQ-BART's, the default
+    model = quantize(Bart(tiny_config()), QuantConfig.parse("2-2-8", act_scale="token"))
+    assert all(q.per_row for q in (model.encoder.layers[0].fc1.input_quant, model.decoder.layers[0].self_attn.k_act,
+                                   model.decoder.layers[0].encoder_attn.probs_act, model.shared.input_quant))
+    model.save_pretrained(tmp_path)  # quant_config.json
+    assert Bart.from_pretrained(tmp_path).quant_config == model.quant_config
+
+
 # --- quantize() on a whole model -------------------------------------------------------------------
 
 def test_quantize_swaps_modules_keeps_parameters_and_state_dict(tmp_path):
@@ -218,11 +265,19 @@ def test_quantize_swaps_modules_keeps_parameters_and_state_dict(tmp_path):
     assert attn.probs_act.bits == attn.v_act.bits == 8
     assert type(model.encoder.embed_positions) is not QuantEmbedding and str(model.quant_config) == "4-2-8"
 
-    # The LM head scores against the very quantized embedding the inputs use.
+    # The LM head scores its quantized input (no clamp) against the very quantized embedding the inputs use.
+    assert model.shared.input_quant.bits == 8 and model.shared.input_quant.clip is None
     ids = torch.randint(3, 64, (2, 6))
     out = model(ids, decoder_input_ids=ids, output_hidden_states=True)
-    head = F.linear(out.decoder_hidden_states[-1], model.shared.quantized_weight()) + model.final_logits_bias
-    cmp("logits vs quantized-embedding head", out.logits, head)
+    hidden = model.shared.input_quant(out.decoder_hidden_states[-1])
+    assert not torch.equal(hidden, out.decoder_hidden_states[-1])
+    head = F.linear(hidden, model.shared.quantized_weight()) + model.final_logits_bias
+    torch.testing.assert_close(out.logits, head, rtol=1e-6, atol=1e-6)
+    # ... computed as an integer machine does: exact sums of codes, then the two scales
+    x_codes, x_scale = model.shared.input_quant.codes(out.decoder_hidden_states[-1])
+    w_codes, w_scale = model.shared.weight_quant.codes(model.shared.weight)
+    integer = (x_codes.double() @ w_codes.double().T).float() * (x_scale * w_scale.reshape(-1))
+    cmp("logits vs integer codes times scales", out.logits, integer + model.final_logits_bias)
 
     # Saving writes the latent weights under the usual names; they load back into a plain Bart.
     model.save_pretrained(tmp_path)
