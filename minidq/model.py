@@ -137,11 +137,18 @@ class Attention(nn.Module):
         q, k, v = self.q_act(q), self.k_act(k), self.v_act(v)
 
         if need_weights or not isinstance(self.probs_act, nn.Identity):
-            scores = (q @ k.transpose(-1, -2)) * self.scaling  # (B, heads, T, S)
+            # A quantized model at inference computes the maps in float64, then rounds to float32:
+            # float sums differ in their last bits with the shapes (one query or a prefix, padded
+            # or not), and a quantizer would turn such a bit into a whole step. float64 pushes that
+            # noise below float32's rounding, so an answer does not depend on batch or cache.
+            exact = not self.training and not isinstance(self.probs_act, nn.Identity)
+            dtype = torch.float64 if exact else q.dtype
+            scores = (q.to(dtype) @ k.to(dtype).transpose(-1, -2)) * self.scaling  # (B, heads, T, S)
             if mask is not None:
                 scores = scores + mask
-            probs = scores.softmax(dim=-1)  # (B, heads, T, S): the attention map
-            out = F.dropout(self.probs_act(probs), p=self.dropout, training=self.training) @ v  # (B, heads, T, head_dim)
+            probs = scores.softmax(dim=-1).to(q.dtype)  # (B, heads, T, S): the attention map
+            probs_q = F.dropout(self.probs_act(probs), p=self.dropout, training=self.training)
+            out = (probs_q.to(dtype) @ v.to(dtype)).to(q.dtype)  # (B, heads, T, head_dim)
         else:  # the same maths in one fused kernel, when nobody needs the map or quantizes it
             probs = None
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scaling,
