@@ -151,9 +151,8 @@ class DecoderState:
             self.cache = []
             for layer in model.decoder.layers:
                 attn = layer.encoder_attn
-                k = per_beam(attn.split_heads(attn.k_proj(encoder_out)))  # (B*beams, heads, S, head_dim)
-                v = per_beam(attn.split_heads(attn.v_proj(encoder_out)))
-                self.cache.append({"cross": (k, v)})
+                k, v = attn.key_values(encoder_out)  # (B, heads, S, head_dim) each
+                self.cache.append({"cross": (per_beam(k), per_beam(v))})  # (B*beams, heads, S, head_dim)
 
     def next_logits(self, sequences: torch.Tensor) -> torch.Tensor:
         """Logits (rows, V) of the token after each row of `sequences` (rows, T), in float32 as HF's."""

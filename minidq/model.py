@@ -111,6 +111,16 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, heads, T, head_dim)
 
+    def cached_quantized(self) -> bool:
+        """With one scale per row (act_scale="token") a K or V row's codes never change, so K and V
+        enter the cache quantized, once; a per-tensor scale moves as the cache grows: quantize after."""
+        return getattr(self.k_act, "per_row", False)
+
+    def key_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """K and V of source (B, S, C), each (B, heads, S, head_dim), in the form the cache holds."""
+        k, v = self.split_heads(self.k_proj(source)), self.split_heads(self.v_proj(source))
+        return (self.k_act(k), self.v_act(v)) if self.cached_quantized() else (k, v)
+
     def forward(
         self,
         x: torch.Tensor,                        # (B, T, C) queries come from here
@@ -121,20 +131,19 @@ class Attention(nn.Module):
         need_weights: bool = False,             # return the attention map (distillation, inspection)
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T, C = x.shape
-        q = self.split_heads(self.q_proj(x))    # (B, heads, T, head_dim)
+        q = self.q_act(self.split_heads(self.q_proj(x)))  # (B, heads, T, head_dim)
         if key_value_states is not None and cache is not None and cache_key in cache:
             k, v = cache[cache_key]              # cross-attention: the encoder's K, V never change
         else:
-            source = x if key_value_states is None else key_value_states
-            k = self.split_heads(self.k_proj(source))  # (B, heads, S, head_dim)
-            v = self.split_heads(self.v_proj(source))
+            k, v = self.key_values(x if key_value_states is None else key_value_states)
             if cache is not None and key_value_states is None and cache_key in cache:
                 past_k, past_v = cache[cache_key]      # self-attention: append this step's K, V
                 k = torch.cat([past_k, k], dim=2)
                 v = torch.cat([past_v, v], dim=2)
             if cache is not None:
                 cache[cache_key] = (k, v)
-        q, k, v = self.q_act(q), self.k_act(k), self.v_act(v)
+        if not self.cached_quantized():
+            k, v = self.k_act(k), self.v_act(v)
 
         if need_weights or not isinstance(self.probs_act, nn.Identity):
             # A quantized model at inference computes the maps in float64, then rounds to float32:
