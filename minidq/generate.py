@@ -151,7 +151,7 @@ class DecoderState:
             self.cache = []
             for layer in model.decoder.layers:
                 attn = layer.encoder_attn
-                k, v = attn.key_values(encoder_out)  # (B, heads, S, head_dim) each
+                k, v = attn.key_values(encoder_out, cross=True)  # (B, heads, S, head_dim) each
                 self.cache.append({"cross": (per_beam(k), per_beam(v))})  # (B*beams, heads, S, head_dim)
 
     def next_logits(self, sequences: torch.Tensor) -> torch.Tensor:

@@ -111,15 +111,17 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, heads, T, head_dim)
 
-    def cached_quantized(self) -> bool:
-        """With one scale per row (act_scale="token") a K or V row's codes never change, so K and V
-        enter the cache quantized, once; a per-tensor scale moves as the cache grows: quantize after."""
-        return getattr(self.k_act, "per_row", False)
+    def quantized_early(self, cross: bool) -> bool:
+        """Whether K and V enter the cache quantized, once, instead of at every step: when their
+        codes can never change, i.e. in cross-attention (the encoder output is fixed) or with one
+        scale per row (act_scale="token"). A per-tensor scale over a growing self-attention cache
+        moves as it grows (DQ-BART's semantics), so that cache is quantized at every step."""
+        return cross or getattr(self.k_act, "per_row", False)
 
-    def key_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def key_values(self, source: torch.Tensor, cross: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """K and V of source (B, S, C), each (B, heads, S, head_dim), in the form the cache holds."""
         k, v = self.split_heads(self.k_proj(source)), self.split_heads(self.v_proj(source))
-        return (self.k_act(k), self.v_act(v)) if self.cached_quantized() else (k, v)
+        return (self.k_act(k), self.v_act(v)) if self.quantized_early(cross) else (k, v)
 
     def forward(
         self,
@@ -131,26 +133,27 @@ class Attention(nn.Module):
         need_weights: bool = False,             # return the attention map (distillation, inspection)
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T, C = x.shape
+        cross = key_value_states is not None
         q = self.q_act(self.split_heads(self.q_proj(x)))  # (B, heads, T, head_dim)
-        if key_value_states is not None and cache is not None and cache_key in cache:
+        if cross and cache is not None and cache_key in cache:
             k, v = cache[cache_key]              # cross-attention: the encoder's K, V never change
         else:
-            k, v = self.key_values(x if key_value_states is None else key_value_states)
-            if cache is not None and key_value_states is None and cache_key in cache:
+            k, v = self.key_values(key_value_states if cross else x, cross)
+            if cache is not None and not cross and cache_key in cache:
                 past_k, past_v = cache[cache_key]      # self-attention: append this step's K, V
                 k = torch.cat([past_k, k], dim=2)
                 v = torch.cat([past_v, v], dim=2)
             if cache is not None:
                 cache[cache_key] = (k, v)
-        if not self.cached_quantized():
+        if not self.quantized_early(cross):
             k, v = self.k_act(k), self.v_act(v)
 
         if need_weights or not isinstance(self.probs_act, nn.Identity):
-            # A quantized model at inference computes the maps in float64, then rounds to float32:
-            # float sums differ in their last bits with the shapes (one query or a prefix, padded
-            # or not), and a quantizer would turn such a bit into a whole step. float64 pushes that
-            # noise below float32's rounding, so an answer does not depend on batch or cache.
-            exact = not self.training and not isinstance(self.probs_act, nn.Identity)
+            # With per-row scales (act_scale="token"), inference computes the maps in float64, then
+            # rounds to float32: float sums differ in their last bits with the shapes (one query or
+            # a prefix, padded or not), and a quantizer would turn such a bit into a whole step.
+            # float64 pushes that noise below float32's rounding: answers do not depend on the batch.
+            exact = not self.training and getattr(self.probs_act, "per_row", False)
             dtype = torch.float64 if exact else q.dtype
             scores = (q.to(dtype) @ k.to(dtype).transpose(-1, -2)) * self.scaling  # (B, heads, T, S)
             if mask is not None:
