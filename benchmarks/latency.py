@@ -88,6 +88,7 @@ def measure_memory(kind: str, path: str) -> dict:
             "import torch, transformers, latency\n"
             "torch.set_num_threads(1); gc.collect(); base = latency.rss_bytes()\n"
             f"model = latency.load({kind!r}, {path!r}); gc.collect()\n"
+            "import ctypes; ctypes.CDLL('libc.so.6').malloc_trim(0)  # hand freed heap back: count what is held\n"
             "import resource\n"
             "print(json.dumps({'tensors': latency.tensor_bytes(model), 'rss': latency.rss_bytes() - base,"
             " 'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n")

@@ -45,6 +45,9 @@ def unpack_bits(data: torch.Tensor, bits: int, n: int) -> torch.Tensor:
     """The first n codes of pack_bits' stream."""
     if bits == 8:
         return data[:n]
+    if 8 % bits == 0:  # whole codes per byte: shift each byte once per code, no bit stream in memory
+        shifts = torch.arange(0, 8, bits, dtype=torch.uint8)
+        return ((data.reshape(-1, 1) >> shifts) & (2 ** bits - 1)).flatten()[:n]  # (bytes, 8 / bits) -> (n,)
     stream = ((data.reshape(-1, 1) >> torch.arange(8, dtype=torch.uint8)) & 1).flatten()[: n * bits]
     return (stream.view(n, bits) << torch.arange(bits, dtype=torch.uint8)).sum(1, dtype=torch.uint8)
 

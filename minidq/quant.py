@@ -62,9 +62,11 @@ def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False,
     """Max-abs grid symmetric around 0: 2^b - 1 levels, so 0 is exact and +-max are both reachable."""
     if bits < 2:
         raise ValueError(f"symmetric quantization needs at least 2 bits, got {bits}")
-    x = clamp(x, clip)
     qmax = 2 ** (bits - 1) - 1
-    scale = nonzero(reduce(torch.amax, x.abs(), per_row) / qmax)
+    # Clamping x to +-clip first gives the same codes: max|clamp(x)| = min(max|x|, clip), and a
+    # value beyond the clip lands beyond +-qmax, where the final clamp puts it. One pass less over x.
+    amax = reduce(torch.amax, x.abs(), per_row)
+    scale = nonzero((amax if clip is None else amax.clamp(max=clip)) / qmax)
     codes = torch.round(x / scale).clamp(-qmax, qmax).to(torch.int8)
     return codes, scale
 
