@@ -21,7 +21,8 @@ Like DQ-BART's code (inherited from TernaryBERT), each first clamps its input to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
@@ -288,6 +289,13 @@ class QuantConfig:
             return nn.Identity()
         clip = None if self.clip_val is None or clip_scale is None else self.clip_val * clip_scale
         return Quantizer("symmetric", self.activation_bits, per_row=self.act_scale == "token", clip=clip)
+
+
+def quant_config_json(model: nn.Module) -> str:
+    """The model's QuantConfig, every field, as JSON ('' when it is not quantized): what a
+    training checkpoint records, so that resuming with other settings (act_scale too) is refused."""
+    cfg = getattr(model, "quant_config", None)
+    return "" if cfg is None else json.dumps(asdict(cfg), sort_keys=True)
 
 
 # ---------------------------------------------------------------------------------------------

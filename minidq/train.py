@@ -29,6 +29,7 @@ from .data import Batches, Example
 from .evaluate import evaluate
 from .model import Bart
 from .pretrained import atomic_write
+from .quant import quant_config_json
 
 LossFn = Callable[[Bart, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
 
@@ -89,7 +90,7 @@ def save_checkpoint(path: Path, model: Bart, optimizer: torch.optim.Optimizer, s
         "torch_rng": torch.get_rng_state(),
         "python_rng": random.getstate(),
         "config": json.dumps(model.config.to_dict()),
-        "quant": str(getattr(model, "quant_config", "")),
+        "quant": quant_config_json(model),
         **state,
     }
     atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
@@ -128,7 +129,7 @@ def train(
     torch.manual_seed(cfg.seed)
     if resume and (out / "last.ckpt").is_file():
         ckpt = load_checkpoint(out / "last.ckpt")
-        if json.loads(ckpt["config"]) != model.config.to_dict() or ckpt["quant"] != str(getattr(model, "quant_config", "")):
+        if json.loads(ckpt["config"]) != model.config.to_dict() or ckpt["quant"] != quant_config_json(model):
             raise TrainingError(f"{out / 'last.ckpt'}: saved for a different model or quantization; "
                                 "use another out_dir")
         model.load_state_dict(ckpt["model"])
