@@ -9,8 +9,9 @@ teacher. Students are built the way a user gets them: layers copied from the tea
 and read back with load_packed, i.e. on the integer path.
 
 Memory: each model is loaded alone in a fresh subprocess, which reports the bytes of the model's
-tensors, the resident memory that loading added (torch, transformers and minidq imported first),
-and the peak resident memory of the whole process; (0.25) = a quarter of the fp32 teacher's figure.
+tensors, the resident memory that loading and one small forward pass added (torch, transformers
+and minidq imported first), and the peak resident memory of the whole process (VmHWM);
+(0.25) = a quarter of the fp32 teacher's figure.
 
     python benchmarks/latency.py                 # 1 thread; about 15 minutes on a 2-core CPU
     python benchmarks/latency.py --quick         # toy teacher only, 2 rounds: a smoke run
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,9 +47,10 @@ NEW_TOKENS = 32
 SOURCE_LENGTH = 64  # tokens per random input at BART-base shape
 
 
-def rss_bytes() -> int:
-    """Resident memory of this process now (Linux /proc)."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()
+def status_bytes(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux): VmRSS now, VmHWM its peak."""
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
 
 
 def load(kind: str, path: str):
@@ -82,16 +83,19 @@ def tensor_bytes(model: torch.nn.Module) -> int:
 
 
 def measure_memory(kind: str, path: str) -> dict:
-    """In a fresh interpreter: bytes of the model's tensors, resident memory the loading added
-    (libraries imported first), and the process's peak resident memory."""
-    code = (f"import sys, json, gc; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+    """In a fresh interpreter: bytes of the model's tensors; resident memory that loading and one
+    small forward pass added (libraries imported first; the forward touches every weight, since
+    transformers maps safetensors files lazily); and the peak resident memory of the process."""
+    code = (f"import sys, json, gc, ctypes; sys.path.insert(0, {str(ROOT)!r}); "
+            f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
             "import torch, transformers, latency\n"
-            "torch.set_num_threads(1); gc.collect(); base = latency.rss_bytes()\n"
-            f"model = latency.load({kind!r}, {path!r}); gc.collect()\n"
-            "import ctypes; ctypes.CDLL('libc.so.6').malloc_trim(0)  # hand freed heap back: count what is held\n"
-            "import resource\n"
-            "print(json.dumps({'tensors': latency.tensor_bytes(model), 'rss': latency.rss_bytes() - base,"
-            " 'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n")
+            "torch.set_num_threads(1); gc.collect(); base = latency.status_bytes('VmRSS')\n"
+            f"model = latency.load({kind!r}, {path!r})\n"
+            "ids = torch.tensor([[0, 5, 6, 2]])\n"
+            "with torch.no_grad(): model(input_ids=ids, decoder_input_ids=ids)\n"
+            "gc.collect(); ctypes.CDLL('libc.so.6').malloc_trim(0)  # hand freed heap back: count what is held\n"
+            "print(json.dumps({'tensors': latency.tensor_bytes(model), 'rss': latency.status_bytes('VmRSS') - base,"
+            " 'peak': latency.status_bytes('VmHWM')}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
