@@ -42,7 +42,8 @@ def main() -> None:
     examples = load_split(args.data, "valid")[: args.n]
     print(f"{args.teacher} PTQ {args.quant}, {len(examples)} validation examples of {args.data}, "
           f"batch {args.batch_size}, {args.threads} thread(s), the teacher's decoding defaults")
-    print(f"| act_scale | {args.metric} | examples/s | outputs that change alone vs batched |")
+    name = "ROUGE-L" if args.metric == "rouge" else "BLEU"
+    print(f"| act_scale | {name} | examples/s | outputs that change alone vs batched |")
     print("|---|---|---|---|")
     for act_scale in ("tensor", "token"):
         model = quantize(copy.deepcopy(teacher), QuantConfig.parse(args.quant, act_scale=act_scale)).eval()
@@ -50,8 +51,7 @@ def main() -> None:
         alone = [predict(model, tok, [ex.source], 1, progress=False)[0] for ex in examples]
         changed = sum(a != b for a, b in zip(alone, scores["predictions"]))
         figure = scores["rougeL"] if args.metric == "rouge" else scores["bleu"]
-        name = "ROUGE-L" if args.metric == "rouge" else "BLEU"
-        print(f"| {act_scale} | {name} {figure:.2f} | {scores['examples_per_s']:.1f} | {changed} of {len(examples)} |",
+        print(f"| {act_scale} | {figure:.2f} | {scores['examples_per_s']:.1f} | {changed} of {len(examples)} |",
               flush=True)
 
 
