@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from dataclasses import replace
 
 import torch
 
@@ -119,9 +120,13 @@ def cmd_distill(args: argparse.Namespace) -> None:
         raise ValueError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
     student = make_student(teacher, encoder_layers, decoder_layers)
     quantize(student, QuantConfig.parse(args.quant))
-    loss_fn = DistillLoss(teacher, DistillConfig(ce=args.w_ce, logits=args.w_logits, hidden=args.w_hidden,
-                                                 attention=args.w_attention, logits_kind=args.logits_loss,
-                                                 temperature=args.temperature))
+    if args.weighted:  # the authors' --weighted preset
+        distill_cfg = replace(DistillConfig.weighted(), logits_kind=args.logits_loss, temperature=args.temperature)
+    else:
+        distill_cfg = DistillConfig(ce=args.w_ce, logits=args.w_logits, hidden=args.w_hidden,
+                                    attention=args.w_attention, logits_kind=args.logits_loss,
+                                    temperature=args.temperature, reduction=args.reduction)
+    loss_fn = DistillLoss(teacher, distill_cfg)
     figures = train(student, tokenizer, *train_and_valid(args, tokenizer), train_config(args), loss_fn=loss_fn,
                     resume=args.resume)
     packed = Path(args.out) / "student.packed"
@@ -220,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w-attention", type=float, default=1.0, help="weight of the attention-map term (0 = off)")
     p.add_argument("--logits-loss", choices=("mse", "kl"), default="mse")
     p.add_argument("--temperature", type=float, default=2.0, help="for --logits-loss kl")
+    p.add_argument("--reduction", choices=("mean", "sum"), default="mean",
+                   help="distillation terms averaged over layers (default) or summed as in the authors' code")
+    p.add_argument("--weighted", action="store_true",
+                   help="the authors' --weighted preset: summed terms, logits 0.8, hidden and attention 3 "
+                        "(overrides --w-* and --reduction)")
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("evaluate", help="generate on a split and print ROUGE (or BLEU) and speed")
@@ -258,9 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole pipeline on the shipped teacher and data")
     p.add_argument("--out", default="runs/demo", help="output folder for the results table")
     p.add_argument("--quick", action="store_true", help="a seconds-long version (for tests)")
-    p.add_argument("--rows", help="comma-separated rows to run, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-3 (default: all)")
-    p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/teacher)")
-    p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/summarization)")
+    p.add_argument("--task", choices=("all", "summarization", "qa", "translation"), default="all",
+                   help="one task's table, or all three (default)")
+    p.add_argument("--rows", help="comma-separated rows to run, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-1 "
+                                  "(default: all but DQ-2-2-8-6-1)")
+    p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/TASK/teacher)")
+    p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/TASK)")
+    p.add_argument("--reduction", choices=("mean", "sum"), help="how distillation terms add up (default: mean)")
+    p.add_argument("--seed", type=int, help="seed of the students' training (default: 0)")
     p.add_argument("--steps", type=int, help="optimizer steps per trained row")
     p.add_argument("--test-examples", type=int, help="score the first N test examples (0 = all)")
     p.add_argument("--device", help="cpu (default) or cuda")

@@ -93,6 +93,8 @@ class TextEncoder(Protocol):
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]: ...
 
+    def encode_target(self, text: str, max_length: int | None = None) -> list[int]: ...
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -118,12 +120,12 @@ def encode(examples: list[Example], tokenizer: TextEncoder, max_source_length: i
     pairs, cut = [], {"source": 0, "target": 0}
     for ex in examples:
         ids = {}
-        for side, text, limit in (("source", ex.source, max_source_length),
-                                  ("target", ex.target, max_target_length)):
-            ids[side] = tokenizer.encode(text)
+        for side, text, limit, enc in (("source", ex.source, max_source_length, tokenizer.encode),
+                                       ("target", ex.target, max_target_length, tokenizer.encode_target)):
+            ids[side] = enc(text)
             if len(ids[side]) > limit:
                 cut[side] += 1
-                ids[side] = tokenizer.encode(text, max_length=limit)
+                ids[side] = enc(text, max_length=limit)
         pairs.append(Pair(ids["source"], ids["target"]))
     return Encoded(pairs, cut["source"], cut["target"])
 
