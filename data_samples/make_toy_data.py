@@ -270,15 +270,21 @@ def article(rng: random.Random, names: Names) -> dict:
                                                           role=role, person=person, date=f"{month} {day}"))
     gold = [org, *event_facts(kind, facts), role, person, f"{month} {day}"]
     wrong = [target_org, rival, other, other_target, analyst_org, rival_person, mayor, economist,
-             hq_city, rival_city, other_city, rain_city, rival_n, other_facts["n"], f"{other_month} {other_day}"]
-    distractors = [w for w in wrong if w in source and all(not overlaps(w, g) for g in gold)]
+             hq_city, rival_city, other_city, rain_city, rival_n, other_facts["n"]]
+    wrong = [w for w in wrong if bounded(w, source)]  # (a sentence left out of the article has none)
+    wrong.append(f"{other_month} {other_day}")  # the other date, as a summary would write it
+    distractors = [w for w in wrong if all(not overlaps(w, g) for g in gold)]
     return {"source": source, "target": summary, "facts": gold, "distractors": distractors}
+
+
+def bounded(x: str, text: str) -> bool:
+    """x occurs in text as whole words (as minidq.metrics.mentions, case aside)."""
+    return re.search(rf"(?<!\w)(?<!\d,){re.escape(x)}(?!\w)(?!,\d)", text) is not None
 
 
 def overlaps(a: str, b: str) -> bool:
     """True when one string occurs inside the other as whole words: such a distractor cannot
     be told apart from a fact by string matching, so it is left out."""
-    bounded = lambda x, y: re.search(rf"(?<!\w){re.escape(x)}(?!\w)", y) is not None
     return bounded(a, b) or bounded(b, a)
 
 

@@ -214,7 +214,7 @@ def chrf(preds: list[str], refs: list[str], char_order: int = 6, beta: float = 2
     for pred, reference in zip(preds, refs):
         for n in range(1, char_order + 1):
             p, r = _char_ngrams(pred, n), _char_ngrams(reference, n)
-            hyp[n - 1] += sum(p.values())
+            hyp[n - 1] += sum(p.values()) if r else 0  # as sacrebleu: a reference too short for n says nothing
             ref[n - 1] += sum(r.values())
             match[n - 1] += sum((p & r).values())
     orders = [n for n in range(char_order) if hyp[n] and ref[n]]
@@ -233,7 +233,9 @@ def chrf(preds: list[str], refs: list[str], char_order: int = 6, beta: float = 2
 def mentions(text: str, fact: str) -> bool:
     """`fact` occurs in `text` as whole words ("July 1" is not in "July 12"), ignoring case
     (a role may open the sentence: "Chairman ...")."""
-    return re.search(rf"(?<!\w){re.escape(fact)}(?!\w)", text, flags=re.IGNORECASE) is not None
+    # not inside a longer word, nor inside a number written with commas ("634" in "1,634")
+    pattern = rf"(?<!\w)(?<!\d,){re.escape(fact)}(?!\w)(?!,\d)"
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
 
 
 def fact_scores(pred: str, facts: list[str], distractors: list[str]) -> tuple[bool, float]:
