@@ -25,6 +25,8 @@ import torch
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as _Backend
 
+from .errors import MinidqError
+
 BOS, PAD, EOS, UNK, MASK = "<s>", "<pad>", "</s>", "<unk>", "<mask>"
 
 
@@ -44,6 +46,10 @@ def _bart_backend(vocab: dict[str, int], merges: list[tuple[str, str]]) -> _Back
     return backend
 
 
+class TokenizerError(MinidqError, ValueError):
+    """Tokenizer files that cannot be read, or that lack BART's special tokens."""
+
+
 class Tokenizer:
     """Byte-level BPE with BART's special tokens; see the module docstring for the why."""
 
@@ -51,7 +57,7 @@ class Tokenizer:
         self._tok = backend
         missing = [t for t in (BOS, PAD, EOS, UNK, MASK) if backend.token_to_id(t) is None]
         if missing:
-            raise ValueError(f"tokenizer lacks BART's special tokens {missing}")
+            raise TokenizerError(f"tokenizer lacks BART's special tokens {missing}")
         self.bos_token_id: int = backend.token_to_id(BOS)
         self.pad_token_id: int = backend.token_to_id(PAD)
         self.eos_token_id: int = backend.token_to_id(EOS)
@@ -84,11 +90,16 @@ class Tokenizer:
     def from_pretrained(cls, path: str | Path) -> Tokenizer:
         """Load `tokenizer.json` if present, else `vocab.json` + `merges.txt` (GPT-2/BART files)."""
         path = Path(path)
-        if (path / "tokenizer.json").is_file():
-            return cls(_Backend.from_file(str(path / "tokenizer.json")))
-        if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
-            vocab, merges = models.BPE.read_file(str(path / "vocab.json"), str(path / "merges.txt"))
-            return cls(_bart_backend(vocab, merges))
+        try:  # the tokenizers library raises a bare Exception for a damaged file
+            if (path / "tokenizer.json").is_file():
+                return cls(_Backend.from_file(str(path / "tokenizer.json")))
+            if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+                vocab, merges = models.BPE.read_file(str(path / "vocab.json"), str(path / "merges.txt"))
+                return cls(_bart_backend(vocab, merges))
+        except TokenizerError as e:
+            raise TokenizerError(f"{path}: {e}") from None
+        except Exception as e:
+            raise TokenizerError(f"{path}: cannot read the tokenizer files ({e})") from None
         raise FileNotFoundError(
             f"no tokenizer in {path}: looked for tokenizer.json, or vocab.json + merges.txt"
         )
@@ -130,8 +141,8 @@ class Tokenizer:
         return [self._tok.id_to_token(int(i)) for i in ids]
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
-        """`<s> text </s>`; when longer than max_length, the text is cut but `</s>` is kept."""
-        return self._truncate(self._tok.encode(text).ids, max_length)
+        """`<s> text </s>`; when longer than max_length, the text is cut but the special tokens are kept."""
+        return self._truncate(self._tok.encode(text), max_length)
 
     def decode(self, ids: Iterable[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
@@ -150,7 +161,7 @@ class Tokenizer:
         return_tensors: "pt" for (B, T) LongTensors, None for lists of lists.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
-        rows = [self._truncate(e.ids, max_length) for e in self._tok.encode_batch(texts)]
+        rows = [self._truncate(e, max_length) for e in self._tok.encode_batch(texts)]
         if padding == "max_length" and max_length is None:
             raise ValueError('padding="max_length" needs a max_length')
         width = max_length if padding == "max_length" else max(map(len, rows), default=0)
@@ -164,12 +175,19 @@ class Tokenizer:
                     "attention_mask": torch.tensor(masks, dtype=torch.long)}
         return {"input_ids": rows, "attention_mask": masks}
 
-    def _truncate(self, ids: list[int], max_length: int | None) -> list[int]:
+    def _truncate(self, encoding, max_length: int | None) -> list[int]:
+        """Cut the text, not the special tokens the template put around it: BART's `<s> X </s>`
+        keeps `<s>` and `</s>`, mBART's `X </s> en_XX` keeps `</s> en_XX` (the language code)."""
+        ids = encoding.ids
         if max_length is None or len(ids) <= max_length:
             return ids
-        if max_length < 2:
-            raise ValueError(f"max_length={max_length} leaves no room for <s> and </s>")
-        return ids[: max_length - 1] + [self.eos_token_id]
+        special = encoding.special_tokens_mask
+        head = next((i for i, s in enumerate(special) if not s), len(ids))      # leading specials
+        tail = next((i for i, s in enumerate(reversed(special)) if not s), 0)   # trailing specials
+        if max_length < head + tail:
+            raise ValueError(f"max_length={max_length} leaves no room for the special tokens "
+                             f"{self.convert_ids_to_tokens(ids[:head] + ids[len(ids) - tail:])}")
+        return ids[: max_length - tail] + ids[len(ids) - tail:]
 
     def __len__(self) -> int:
         return self.vocab_size
