@@ -36,12 +36,6 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(autouse=True)
-def no_debug(monkeypatch):
-    """MINIDQ_DEBUG=1 turns the one-line errors back into tracebacks: make sure it is off."""
-    monkeypatch.delenv("MINIDQ_DEBUG", raising=False)
-
-
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
     """`minidq ARGV` in-process: (exit code, stdout, stderr)."""
     try:
@@ -52,11 +46,16 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def stdin(data: bytes) -> io.TextIOWrapper:
+    """A stand-in for sys.stdin holding these bytes (generate reads its .buffer, the raw bytes)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+
+
 def assert_one_line_error(code: int, err: str, *expected: str) -> None:
     lines = err.strip().splitlines()
     assert code not in (0, None)
     assert len(lines) == 1, err
-    assert lines[0].startswith("minidq"), err
+    assert lines[0].startswith("minidq: error: "), err
     assert "Traceback" not in err
     for text in expected:
         assert text in lines[0], err
@@ -74,7 +73,6 @@ def test_help(capsys, command):
 def test_help_subprocess():
     """`python -m minidq CMD --help` works from a plain checkout (PYTHONPATH = the repo root)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("MINIDQ_DEBUG", None)
     result = subprocess.run([sys.executable, "-m", "minidq", "evaluate", "--help"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -118,7 +116,7 @@ def test_generate_from_arguments_and_stdin(capsys, monkeypatch):
     from_argument = out.strip().splitlines()
     assert len(from_argument) == 1 and len(from_argument[0].split()) >= 5
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO(sources[0] + "\n\n" + sources[1] + "\n"))
+    monkeypatch.setattr(sys, "stdin", stdin((sources[0] + "\n\n" + sources[1] + "\n").encode()))
     code, out, err = run_cli(capsys, "generate", "--model", TEACHER, *FAST)
     assert code == 0, err
     from_stdin = out.strip().splitlines()
@@ -127,7 +125,7 @@ def test_generate_from_arguments_and_stdin(capsys, monkeypatch):
 
 
 def test_generate_without_any_text(capsys, monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
+    monkeypatch.setattr(sys, "stdin", stdin(b"\n"))
     code, _, err = run_cli(capsys, "generate", "--model", TEACHER)
     assert_one_line_error(code, err, "nothing to generate")
 
@@ -152,13 +150,12 @@ def test_malformed_jsonl_line(capsys, tmp_path):
 
 
 def test_malformed_jsonl_line_subprocess(tmp_path):
-    """What a user sees in a terminal: exactly one line on stderr, exit status 1."""
+    """What a user sees in a terminal: exactly one line on stderr, exit status 2."""
     (tmp_path / "test.jsonl").write_text('{"source": "a b c", "target": "a"}\n[1, 2]\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("MINIDQ_DEBUG", None)
     result = subprocess.run([sys.executable, "-m", "minidq", "evaluate", "--model", str(TEACHER),
                              "--data", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
     assert_one_line_error(result.returncode, result.stderr, "test.jsonl:2:", "expected a JSON object")
 
