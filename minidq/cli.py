@@ -23,7 +23,7 @@ from .evaluate import evaluate
 from .model import Bart
 from .quant import QuantConfig, quantize
 from .tokenizer import Tokenizer
-from .train import TrainConfig, train
+from .train import TrainConfig, check_out_dir, train
 
 # What a user's mistake raises: one line, exit 2. Anything else is a bug in minidq: exit 1.
 USER_ERRORS = (MinidqError, OSError, ValueError)
@@ -113,6 +113,8 @@ def check_tokenizer(model: Bart, tokenizer: Tokenizer, where: str | Path) -> Non
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The loop's settings; a bad one, or an output folder that would be refused, stops before any loading."""
+    check_out_dir(Path(args.out), args.resume or args.resume_anyway, args.overwrite)
     return TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
                        eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
@@ -142,7 +144,7 @@ def train_and_valid(args: argparse.Namespace, tokenizer: Tokenizer) -> tuple[Bat
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    cfg = train_config(args)  # bad settings (a device this machine lacks) stop here, before any loading
+    cfg = train_config(args)
     if args.model:
         model, tokenizer = load_model(args.model)
     else:

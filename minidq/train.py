@@ -137,18 +137,23 @@ def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
 
 # ---------------------------------------------------------------- the output folder and last.ckpt
 
-def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """A folder for this run: a new or empty one, the run to resume, or (overwrite) one emptied of a run."""
+def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a file, a run to resume that is not there, or a folder holding something (another run)."""
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out}: exists and is not a folder (the output folder of a run)")
     if resume:
         if not (out / "last.ckpt").is_file():
             raise TrainingError(f"{out / 'last.ckpt'}: no checkpoint to resume from")
-    elif out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            held = ", ".join(sorted(p.name for p in out.iterdir())[:5])
-            raise TrainingError(f"{out}: not empty (holds {held}); resume that run or overwrite it "
-                                "(--resume / --overwrite), or choose another output folder")
+    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+        held = ", ".join(sorted(p.name for p in out.iterdir())[:5])
+        raise TrainingError(f"{out}: not empty (holds {held}); resume that run or overwrite it "
+                            "(--resume / --overwrite), or choose another output folder")
+
+
+def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """A folder for this run: a new or empty one, the run to resume, or (overwrite) one emptied of a run."""
+    check_out_dir(out, resume, overwrite)
+    if overwrite and not resume:
         for name in RUN_FILES:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
