@@ -110,3 +110,11 @@ def test_gradients_reach_only_the_student_and_joint_steps_lower_the_loss():
         losses.append(loss.item())
     assert losses[-1] < 0.85 * losses[0]
     assert all(torch.equal(v, t.state_dict()[k]) for k, v in before.items())
+
+
+def test_each_distill_loss_has_its_own_default_config():
+    """DistillLoss(teacher) used to share one DistillConfig() instance: changing one changed all."""
+    t = teacher(1)
+    a, b = DistillLoss(t), DistillLoss(t)
+    a.cfg.hidden = 0.0
+    assert b.cfg.hidden == 1.0 and DistillLoss(t).cfg == DistillConfig()
