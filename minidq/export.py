@@ -294,6 +294,8 @@ def read_header(path: str | Path) -> dict:
                                   f"the header alone needs {8 if n is None else 8 + n})")
         try:
             header = json.loads(f.read(n))
+            if not isinstance(header.get("__metadata__", {}), dict):
+                raise TypeError("__metadata__ is not a JSON object")
             end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
         except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError) as e:
             raise PackedFileError(f"{path}: corrupt header ({type(e).__name__}: {e})") from None
