@@ -125,12 +125,18 @@ def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainC
     """train() with the command line's output-folder flags; every other flag is a setting of the run
     (a resume with another --lr, --data or --quant is refused unless --resume-anyway)."""
     settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
-    return train(model, tokenizer, *train_and_valid(args, tokenizer), cfg, resume=args.resume or args.resume_anyway,
-                 overwrite=args.overwrite, allow_changed_settings=args.resume_anyway, settings=settings, **kwargs)
+    return train(model, tokenizer, *train_and_valid(args, model, tokenizer), cfg,
+                 resume=args.resume or args.resume_anyway, overwrite=args.overwrite,
+                 allow_changed_settings=args.resume_anyway, settings=settings, **kwargs)
 
 
-def train_and_valid(args: argparse.Namespace, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
+def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
     """Batches of the train and valid splits, and the valid examples (for ROUGE/BLEU)."""
+    positions = model.config.max_position_embeddings
+    for flag in ("max_source_length", "max_target_length"):  # longer rows would index past the position table
+        if getattr(args, flag) > positions:
+            raise ConfigError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: the model has only {positions} "
+                              "positions (max_position_embeddings)")
     splits = {}
     for split in ("train", "valid"):
         examples = read(args, split)

@@ -246,6 +246,7 @@ def test_train_config_takes_vocab_size_from_the_tokenizer(capsys, tiny_data, tmp
     (["--epochs", 0], "--epochs"),
     (["--batch-size", 0], "--batch-size"),
     (["--max-source-length", 1], "--max-source-length"),
+    (["--max-source-length", 300], "--max-source-length 300: the model has only 256 positions"),
     (["--device", "nonsense"], "nonsense"),
 ])
 def test_bad_training_flags(capsys, tiny_data, tmp_path, flags, named):
