@@ -103,7 +103,7 @@ def check_tokenizer(model: Bart, tokenizer: Tokenizer, where: str | Path) -> Non
     has 50264 rows and a 50265-token tokenizer: `<mask>` is the extra one)."""
     vocab, size = model.config.vocab_size, tokenizer.vocab_size
     extra = tokenizer.convert_ids_to_tokens(range(vocab, size))
-    if size < vocab or any(t not in ("<mask>",) for t in extra):
+    if size < vocab or any(t != "<mask>" for t in extra):
         raise ConfigError(f"{where}: the tokenizer has {size} tokens but the model's vocab_size is {vocab}: "
                           "they do not belong together")
     for name in ("pad", "bos", "eos"):
@@ -248,6 +248,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     model, tokenizer = load_model(args.model)
     if args.quant:  # post-training quantization first (a checkpoint trained with --quant already is)
         quantize(model, QuantConfig.parse(args.quant))
+    q = model.quant_config
+    if args.packing == "trits" and (q is None or 2 not in (q.weight_bits, q.embedding_bits)):
+        # only 3-level codes (2-bit weights or embeddings) pack as trits; the rest would silently stay bits
+        raise ConfigError(f"--packing trits: {q or 'an unquantized model'} has no 2-bit weights or embeddings, "
+                          "the only codes that pack as trits; use --packing bits")
     save_packed(model, args.out, tokenizer, packing=args.packing, float_dtype=args.float_dtype,
                 int8_positions=args.int8_positions)
     print(format_footprint(footprint(args.out)))

@@ -48,7 +48,7 @@ from tokenizers import Tokenizer as TokenizerBackend
 from torch import nn
 
 from .atomic import atomic_write
-from .config import BartConfig, ConfigError
+from .config import BartConfig
 from .errors import MinidqError
 from .model import Bart
 from .quant import QuantConfig, Quantizer, quantize
@@ -255,9 +255,6 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
         tensors[f"{name}.scale"] = scale.contiguous()
         if offset:
             tensors[f"{name}.offset"] = offset[0].contiguous()
-    if packing == "trits" and "trits" not in {spec["packing"] for spec in specs.values()}:
-        raise ConfigError(f"packing 'trits': no weight has 3-level codes ({model.quant_config or 'not quantized'}; "
-                          "trits need 2-bit weights or embeddings), so it would be stored as bits anyway")
     if tokenizer is not None:
         tensors[TOKENIZER] = torch.frombuffer(bytearray(tokenizer_json(tokenizer)), dtype=torch.uint8)
     quant_config = model.quant_config
