@@ -132,18 +132,16 @@ def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainC
 
 def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
     """Batches of the train and valid splits, and the valid examples (for ROUGE/BLEU)."""
+    # rows longer than the position table would index past it: cut them there (and say so)
     positions = model.config.max_position_embeddings
-    for flag in ("max_source_length", "max_target_length"):  # longer rows would index past the position table
-        if getattr(args, flag) > positions:
-            raise ConfigError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: the model has only {positions} "
-                              "positions (max_position_embeddings)")
+    source_length, target_length = min(args.max_source_length, positions), min(args.max_target_length, positions)
     splits = {}
     for split in ("train", "valid"):
         examples = read(args, split)
-        enc = encode(examples, tokenizer, args.max_source_length, args.max_target_length)
+        enc = encode(examples, tokenizer, source_length, target_length)
         if enc.sources_truncated or enc.targets_truncated:
-            print(f"{split}: truncated {enc.sources_truncated} sources and {enc.targets_truncated} targets "
-                  f"of {len(examples)}", file=sys.stderr)
+            print(f"{split}: truncated {enc.sources_truncated} sources (to {source_length} tokens) and "
+                  f"{enc.targets_truncated} targets (to {target_length}) of {len(examples)}", file=sys.stderr)
         splits[split] = (examples, Batches(enc.pairs, args.batch_size, tokenizer.pad_token_id,
                                            shuffle=split == "train", seed=args.seed))
     return splits["train"][1], splits["valid"][1], splits["valid"][0]
