@@ -31,7 +31,7 @@ s = quantize(make_student(t, e, d), QuantConfig.parse(quant, **extra.get("q", {}
 fn = DistillLoss(t, DistillConfig(**extra.get("d", {}))) if method == "DQ" else task_loss
 t0 = time.time()
 if method != "PTQ":
-    train(s, tok, trb, vab, va[:64], TrainConfig(out_dir=out, max_steps=steps, batch_size=bs, lr=lr, warmup_steps=10, eval_every=steps, eval_examples=0, log_every=10, device=dev), loss_fn=fn)
+    train(s, tok, trb, vab, va[:64], TrainConfig(out_dir=out, max_steps=steps, batch_size=bs, lr=lr, warmup_steps=10, eval_every=steps, eval_examples=0, log_every=10, device=dev), loss_fn=fn, overwrite=True)
 tt = time.time() - t0
 r = evaluate(s, tok, va[:200], num_beams=1, max_length=64, progress=False)
 print(json.dumps({"method": method, "quant": quant, "layers": layers, "steps": steps, "bs": bs, "lr": lr, "extra": extra, "rougeL": round(r["rougeL"], 2), "rouge2": round(r["rouge2"], 2), "train_s": round(tt)}))

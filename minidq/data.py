@@ -22,10 +22,12 @@ from typing import Iterator, Protocol
 
 import torch
 
+from .errors import MinidqError
+
 IGNORE_INDEX = -100  # label value that cross-entropy skips: padding is not something to predict
 
 
-class DataError(ValueError):
+class DataError(MinidqError, ValueError):
     """A problem in a data file, with `file:line:` in front of the message."""
 
 
@@ -43,6 +45,8 @@ def _parse_line(line: bytes, source_field: str, target_field: str) -> Example:
         raise ValueError(f"not valid UTF-8 ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"malformed JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     values = []

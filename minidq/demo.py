@@ -113,7 +113,7 @@ def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, 
     train_cfg = TrainConfig(out_dir=str(run_dir), max_steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                             warmup_steps=cfg.warmup_steps, eval_every=cfg.steps, eval_examples=0,
                             log_every=max(1, cfg.steps // 30), seed=cfg.seed, device=cfg.device)
-    train(student, tokenizer, batches["train"], batches["valid"], valid, train_cfg, loss_fn=loss_fn)
+    train(student, tokenizer, batches["train"], batches["valid"], valid, train_cfg, loss_fn=loss_fn, overwrite=True)
     return student
 
 

@@ -85,7 +85,7 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
                           for k, v in teacher_state.items() if k.startswith(prefix)})
     student.load_state_dict(state)
     student.layer_map = {side: list(v) for side, v in layer_map.items()}
-    student.generation_config = dict(getattr(teacher, "generation_config", {}))
+    student.generation_config = dict(teacher.generation_config)
     return student
 
 
@@ -158,9 +158,9 @@ class DistillLoss:
     The teacher runs in eval mode under no_grad: no dropout, no gradient, its weights never change.
     """
 
-    def __init__(self, teacher: Bart, cfg: DistillConfig = DistillConfig()):
+    def __init__(self, teacher: Bart, cfg: DistillConfig | None = None):
         self.teacher = teacher.eval().requires_grad_(False)
-        self.cfg = cfg
+        self.cfg = cfg if cfg is not None else DistillConfig()  # a fresh one: a default argument would be shared
 
     def __call__(self, student: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg

@@ -232,7 +232,7 @@ class QuantConfig:
             raise ConfigError(f"quantization {text!r}: expected W-E-A bits such as '2-2-8' or '8-8-8'")
         bits = []
         for name, part in zip(("weight", "embedding", "activation"), parts):
-            if not part.strip().isdigit():
+            if not part.strip().isdecimal():  # isdigit() would pass "²", which int() refuses
                 raise ConfigError(f"quantization {text!r}: {name} bits {part!r} is not a whole number")
             bits.append(int(part))
         try:

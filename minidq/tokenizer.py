@@ -31,6 +31,8 @@ import torch
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as _Backend
 
+from .errors import MinidqError
+
 BOS, PAD, EOS, UNK, MASK = "<s>", "<pad>", "</s>", "<unk>", "<mask>"
 
 
@@ -50,6 +52,10 @@ def _bart_backend(vocab: dict[str, int], merges: list[tuple[str, str]]) -> _Back
     return backend
 
 
+class TokenizerError(MinidqError, ValueError):
+    """Tokenizer files that cannot be read, or that lack BART's special tokens."""
+
+
 class Tokenizer:
     """Byte-level BPE with BART's special tokens; see the module docstring for the why."""
 
@@ -59,7 +65,7 @@ class Tokenizer:
         self.tgt_lang: str | None = None
         missing = [t for t in (BOS, PAD, EOS, UNK, MASK) if backend.token_to_id(t) is None]
         if missing:
-            raise ValueError(f"tokenizer lacks BART's special tokens {missing}")
+            raise TokenizerError(f"tokenizer lacks BART's special tokens {missing}")
         self.bos_token_id: int = backend.token_to_id(BOS)
         self.pad_token_id: int = backend.token_to_id(PAD)
         self.eos_token_id: int = backend.token_to_id(EOS)
@@ -95,16 +101,21 @@ class Tokenizer:
     def from_pretrained(cls, path: str | Path) -> Tokenizer:
         """Load `tokenizer.json` if present, else `vocab.json` + `merges.txt` (GPT-2/BART files)."""
         path = Path(path)
-        if (path / "tokenizer.json").is_file():
-            tok = cls(_Backend.from_file(str(path / "tokenizer.json")))
-            config = path / "tokenizer_config.json"
-            langs = json.loads(config.read_text()) if config.is_file() else {}
-            if langs.get("src_lang") and langs.get("tgt_lang"):
-                tok.set_languages(langs["src_lang"], langs["tgt_lang"])
-            return tok
-        if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
-            vocab, merges = models.BPE.read_file(str(path / "vocab.json"), str(path / "merges.txt"))
-            return cls(_bart_backend(vocab, merges))
+        try:  # the tokenizers library raises a bare Exception for a damaged file
+            if (path / "tokenizer.json").is_file():
+                tok = cls(_Backend.from_file(str(path / "tokenizer.json")))
+                config = path / "tokenizer_config.json"
+                langs = json.loads(config.read_text()) if config.is_file() else {}
+                if langs.get("src_lang") and langs.get("tgt_lang"):
+                    tok.set_languages(langs["src_lang"], langs["tgt_lang"])
+                return tok
+            if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+                vocab, merges = models.BPE.read_file(str(path / "vocab.json"), str(path / "merges.txt"))
+                return cls(_bart_backend(vocab, merges))
+        except TokenizerError as e:
+            raise TokenizerError(f"{path}: {e}") from None
+        except Exception as e:
+            raise TokenizerError(f"{path}: cannot read the tokenizer files ({e})") from None
         raise FileNotFoundError(
             f"no tokenizer in {path}: looked for tokenizer.json, or vocab.json + merges.txt"
         )
@@ -167,15 +178,16 @@ class Tokenizer:
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
         """`<s> text </s>` (mBART: `text </s> src_lang`); when longer than max_length, the text is
-        cut and the special tokens at its end are kept."""
-        return self._truncate(self._tok.encode(text).ids, max_length)
+        cut but the special tokens are kept."""
+        e = self._tok.encode(text)
+        return self._truncate(e.ids, e.special_tokens_mask, max_length)
 
     def encode_target(self, text: str, max_length: int | None = None) -> list[int]:
         """A decoder-side text: as `encode` for BART, `text </s> tgt_lang` for mBART."""
         if self.tgt_lang is None:
             return self.encode(text, max_length)
         ids = self._tok.encode(text, add_special_tokens=False).ids + [self.eos_token_id, self.token_id(self.tgt_lang)]
-        return self._truncate(ids, max_length)
+        return self._truncate(ids, [0] * (len(ids) - 2) + [1, 1], max_length)
 
     def decode(self, ids: Iterable[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
@@ -194,7 +206,7 @@ class Tokenizer:
         return_tensors: "pt" for (B, T) LongTensors, None for lists of lists.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
-        rows = [self._truncate(e.ids, max_length) for e in self._tok.encode_batch(texts)]
+        rows = [self._truncate(e.ids, e.special_tokens_mask, max_length) for e in self._tok.encode_batch(texts)]
         if padding == "max_length" and max_length is None:
             raise ValueError('padding="max_length" needs a max_length')
         width = max_length if padding == "max_length" else max(map(len, rows), default=0)
@@ -208,13 +220,18 @@ class Tokenizer:
                     "attention_mask": torch.tensor(masks, dtype=torch.long)}
         return {"input_ids": rows, "attention_mask": masks}
 
-    def _truncate(self, ids: list[int], max_length: int | None) -> list[int]:
+    def _truncate(self, ids: list[int], special: list[int], max_length: int | None) -> list[int]:
+        """Cut the text, not the special tokens the template put around it: BART's `<s> X </s>`
+        keeps `<s>` and `</s>`, mBART's `X </s> en_XX` keeps `</s> en_XX` (the language code).
+        special: 1 where ids holds a special token (tokenizers' special_tokens_mask)."""
         if max_length is None or len(ids) <= max_length:
             return ids
-        if max_length < 2:
-            raise ValueError(f"max_length={max_length} leaves no room for the special tokens")
-        keep = 2 if self.src_lang else 1  # mBART ends in `</s> lang`, BART in `</s>`
-        return ids[: max_length - keep] + ids[-keep:]
+        head = next((i for i, s in enumerate(special) if not s), len(ids))      # leading specials
+        tail = next((i for i, s in enumerate(reversed(special)) if not s), 0)   # trailing specials
+        if max_length < head + tail:
+            raise ValueError(f"max_length={max_length} leaves no room for the special tokens "
+                             f"{self.convert_ids_to_tokens(ids[:head] + ids[len(ids) - tail:])}")
+        return ids[: max_length - tail] + ids[len(ids) - tail:]
 
     def __len__(self) -> int:
         return self.vocab_size

@@ -31,5 +31,5 @@ def test_rows_can_be_chosen_and_bad_rows_are_one_line(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path), "--rows", "PTQ-2-2-8-6-6"]) == 0
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["teacher", "PTQ"]
-    assert main(["demo", "--quick", "--out", str(tmp_path), "--rows", "DQ-3-3-8-6-6"]) == 1
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--rows", "DQ-3-3-8-6-6"]) == 2  # a bad input: exit 2
     assert "unknown row(s) DQ-3-3-8-6-6" in capsys.readouterr().err

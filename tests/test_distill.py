@@ -141,3 +141,11 @@ def test_summed_terms_are_the_authors_sum_over_layers():
     assert (weighted.logits, weighted.hidden, weighted.attention, weighted.reduction) == (0.8, 3.0, 3.0, "sum")
     with pytest.raises(ValueError, match="reduction"):
         DistillConfig(reduction="max")
+
+
+def test_each_distill_loss_has_its_own_default_config():
+    """DistillLoss(teacher) used to share one DistillConfig() instance: changing one changed all."""
+    t = teacher(1)
+    a, b = DistillLoss(t), DistillLoss(t)
+    a.cfg.hidden = 0.0
+    assert b.cfg.hidden == 1.0 and DistillLoss(t).cfg == DistillConfig()

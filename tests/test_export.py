@@ -293,5 +293,5 @@ def test_cli_export_info_generate(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == want
 
     out.write_bytes(out.read_bytes()[:-1])
-    assert main(["generate", "--model", str(out), "x"]) == 1
+    assert main(["generate", "--model", str(out), "x"]) == 2  # a bad input: exit 2
     assert "truncated" in capsys.readouterr().err
