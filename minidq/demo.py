@@ -87,7 +87,8 @@ class DemoConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     train_examples: int = 0        # 0 = the whole training split
     valid_examples: int = 64       # validation loss at the end of each run
-    test_examples: int = 200       # the first N of the test split (0 = all)
+    test_examples: int = 200       # the first N of the scored split (0 = all)
+    split: str = "test"            # the scored split: "test" for the tables, "valid" for tuning (benchmarks/)
     num_beams: int = 4
     max_source_length: int = 256
     bootstrap: int = 1000          # paired bootstrap resamples for the claims
@@ -163,16 +164,16 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
     tokenizer = Tokenizer.from_pretrained(teacher_dir)
     splits = {s: load_split(data_dir, s) for s in ("train", "valid", "test")}
     valid_ex = splits["valid"][: cfg.valid_examples]
-    test_ex = splits["test"][: cfg.test_examples or None]
+    test_ex = splits[cfg.split][: cfg.test_examples or None]
     batches = {name: Batches(encode(ex, tokenizer, cfg.max_source_length, task.max_target_length).pairs,
                              cfg.batch_size, tokenizer.pad_token_id, shuffle=name == "train", seed=cfg.seed)
                for name, ex in (("train", splits["train"][: cfg.train_examples or None]), ("valid", valid_ex))}
     scorer = Scorer(task, [ex.source for ex in test_ex], [ex.target for ex in test_ex],
-                    read_facts(data_dir / "test.jsonl", len(test_ex)))
+                    read_facts(data_dir / f"{cfg.split}.jsonl", len(test_ex)))
     decoding = dict(num_beams=cfg.num_beams, max_length=task.max_length, early_stopping=True)
     teacher_bytes = (teacher_dir / "model.safetensors").stat().st_size
     print(f"\n== {task.name}: teacher {teacher_dir} ({teacher_bytes / 2**20:.2f} MiB fp32); "
-          f"test: {len(test_ex)} examples")
+          f"scored: {len(test_ex)} {cfg.split} examples")
 
     def evaluate(model: Bart) -> tuple[dict, list[str]]:
         preds = predict(model, tokenizer, scorer.sources, batch_size=32, max_source_length=cfg.max_source_length,
@@ -209,7 +210,7 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
         r["pct_teacher"] = 100 * r[key] / results[0][key] if results[0][key] else 0.0
     claims = check_claims(predictions, scorer, len(test_ex), cfg.bootstrap, cfg.seed, layers)
     bands = check_bands(task, results, lead)
-    caption = (f"Test split, first {len(test_ex)} examples; decoding: {cfg.num_beams} beams, max_length "
+    caption = (f"{cfg.split.capitalize()} split, first {len(test_ex)} examples; decoding: {cfg.num_beams} beams, max_length "
                f"{task.max_length}, length_penalty 1.0, early stopping. Each trained row: {cfg.steps} steps of "
                f"{cfg.batch_size} examples, lr {cfg.lr}, distillation {cfg.distill.reduction}-reduced. Sizes are the "
                f"packed files (2-bit codes, fp16 norms/biases/positions, tokenizer not counted); compression is "

@@ -20,7 +20,7 @@ from minidq import Bart, Tokenizer
 from minidq.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-TEACHER = ROOT / "data_samples" / "teacher"
+TEACHER = ROOT / "data_samples" / "summarization" / "teacher"
 DATA = ROOT / "data_samples" / "summarization"
 COMMANDS = ("train", "evaluate", "generate", "demo")
 FAST = ["--num-beams", "1", "--max-length", "48"]  # greedy, short: the CLI is under test, not the search

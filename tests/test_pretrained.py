@@ -1,6 +1,7 @@
 """Checkpoint round trips with transformers, and loud errors for broken checkpoints."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -178,3 +179,30 @@ def test_atomic_write_mode_and_stale_files(tmp_path):
     (tmp_path / ".b.txt.0123abcd.tmp").write_text("another file's")
     assert [p.name for p in remove_stale(tmp_path / "a.txt")] == [".a.txt.0123abcd.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".b.txt.0123abcd.tmp", "a.txt"]
+
+
+@pytest.mark.parametrize("task", ["summarization", "qa", "translation"])
+def test_shipped_teachers_load_in_transformers_with_equal_logits(task):
+    """Each task's teacher is a real HF checkpoint: transformers computes the same logits."""
+    transformers = pytest.importorskip("transformers")
+    from minidq import Tokenizer
+    from minidq.data import load_split
+
+    folder = Path(__file__).resolve().parent.parent / "data_samples" / task / "teacher"
+    ours = Bart.from_pretrained(folder).eval()
+    cls = transformers.MBartForConditionalGeneration if ours.config.pre_layer_norm else \
+        transformers.BartForConditionalGeneration
+    theirs = cls.from_pretrained(folder, attn_implementation="eager").eval()
+    assert folder.joinpath("model.safetensors").stat().st_size <= 15 * 2**20
+    tok = Tokenizer.from_pretrained(folder)
+    examples = load_split(folder.parent, "test")[:4]
+    batch = tok([ex.source for ex in examples])
+    labels = tok([ex.target for ex in examples])["input_ids"] if not tok.tgt_lang else \
+        torch.nn.utils.rnn.pad_sequence([torch.tensor(tok.encode_target(ex.target)) for ex in examples],
+                                        batch_first=True, padding_value=tok.pad_token_id)
+    decoder_input_ids = ours.shift_right(labels.masked_fill(labels == tok.pad_token_id, -100))
+    with torch.no_grad():
+        a = ours(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input_ids).logits
+        b = theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   decoder_input_ids=decoder_input_ids).logits
+    assert (a - b).abs().max().item() < 1e-4

@@ -300,7 +300,7 @@ def test_a_model_that_ignores_its_input_is_reported(toy_data, tmp_path, capsys):
 def test_a_model_that_reads_its_input_has_a_large_gap():
     """The shipped teacher: its validation loss rises by nats when the sources are shuffled."""
     root = Path(__file__).resolve().parent.parent / "data_samples"
-    teacher, tokenizer = Bart.from_pretrained(root / "teacher"), Tokenizer.from_pretrained(root / "teacher")
+    teacher, tokenizer = Bart.from_pretrained(root / "summarization" / "teacher"), Tokenizer.from_pretrained(root / "summarization" / "teacher")
     from minidq.data import load_split
     valid = load_split(root / "summarization", "valid")[:16]
     batches = Batches(encode(valid, tokenizer, 256, 64).pairs, 8, tokenizer.pad_token_id, shuffle=False)
