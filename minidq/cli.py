@@ -18,9 +18,10 @@ from dataclasses import replace
 import torch
 
 from .config import BartConfig, ConfigError
-from .data import Batches, DataError, encode, load_split
+from .data import Batches, DataError, encode, load_split, read_facts
 from .errors import MinidqError
 from .evaluate import evaluate
+from .metrics import content
 from .model import Bart
 from .quant import QuantConfig, quantize
 from .tokenizer import Tokenizer
@@ -211,7 +212,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     preds = scores.pop("predictions")
     if args.predictions:
         Path(args.predictions).write_text("".join(p + "\n" for p in preds))
-    names = ("rouge1", "rouge2", "rougeL", "rougeLsum") if args.metric == "rouge" else ("bleu",)
+    names = ("rouge1", "rouge2", "rougeL", "rougeLsum") if args.metric == "rouge" else ("bleu", "chrf")
+    facts = None if args.skip_bad_lines else read_facts(Path(args.data) / f"{args.split}.jsonl", len(examples))
+    if facts:  # the toy tasks list the facts each answer must state: score content beside ROUGE
+        scores.update({f"facts_{k}": 100 * v for k, v in content(preds, *facts).items()})
+        names += ("facts_exact", "facts_fact_f1")
     print(f"{args.split}: {len(examples)} examples, " + ", ".join(f"{n} {scores[n]:.2f}" for n in names)
           + f", {scores['examples_per_s']:.1f} examples/s")
 

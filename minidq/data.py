@@ -92,6 +92,16 @@ def load_split(data_dir: str | Path, split: str, **kwargs) -> list[Example]:
     return read_jsonl(Path(data_dir) / f"{split}.jsonl", **kwargs)
 
 
+def read_facts(path: str | Path, n: int) -> tuple[list[list[str]], list[list[str]]] | None:
+    """The `facts` / `distractors` fields of the first n lines (data_samples' summarization and
+    QA have them, for minidq.metrics.content), or None if the lines lack them."""
+    with open(path, encoding="utf-8") as f:
+        records = [json.loads(line) for line, _ in zip(f, range(n))]
+    if not records or not all(isinstance(r.get("facts"), list) for r in records):
+        return None
+    return [r["facts"] for r in records], [r.get("distractors", []) for r in records]
+
+
 class TextEncoder(Protocol):
     """What encode() needs from a tokenizer (minidq.tokenizer.Tokenizer has it)."""
 

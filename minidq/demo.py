@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from .data import Batches, encode, load_split
+from .data import Batches, encode, load_split, read_facts
 from .distill import DistillConfig, DistillLoss, make_student
 from .evaluate import predict
 from .export import footprint, load_packed, save_packed
@@ -116,14 +116,6 @@ def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, 
                             log_every=max(1, cfg.steps // 30), seed=cfg.seed, device=cfg.device)
     train(student, tokenizer, batches["train"], batches["valid"], valid, train_cfg, loss_fn=loss_fn, overwrite=True)
     return student
-
-
-def read_facts(path: Path, n: int) -> tuple[list[list[str]], list[list[str]]] | None:
-    """The `facts` / `distractors` fields of the first n lines, or None if the file has none."""
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:n]]
-    if not all("facts" in r for r in records):
-        return None
-    return [r["facts"] for r in records], [r.get("distractors", []) for r in records]
 
 
 class Scorer:
