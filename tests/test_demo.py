@@ -28,7 +28,7 @@ def test_quick_demo_writes_the_summarization_table(tmp_path, capsys):
     assert all(c["low"] <= c["diff"] <= c["high"] for c in results["claims"])
     assert len(results["bands"]) == 4 and all(isinstance(b["holds"], bool) for b in results["bands"])
     table = (tmp_path / "summarization" / "results.md").read_text()
-    assert table.count("\n| ") == len(ROWS) + 1 and "decoding:" in table and "Claims" in table
+    assert table.count("\n| ") == len(ROWS) + 2 and "decoding:" in table and "Claims" in table  # header, teacher, rows
     assert (tmp_path / "summarization" / "compression_vs_facts_exact.png").stat().st_size > 1000
     assert "% of teacher (facts right %)" in capsys.readouterr().out
     assert "### summarization" in (tmp_path / "results.md").read_text()
