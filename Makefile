@@ -8,7 +8,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: demo test clean
+.PHONY: demo test lessons clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# re-execute every lesson notebook in place: the repository stores them with their outputs
+lessons: $(VENV)/.installed
+	$(PY) lessons/run_all.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -4,7 +4,7 @@ Post-training-quantizes a teacher at W-E-A bits with each `act_scale`, then on t
 validation examples reports ROUGE (or BLEU) and examples/s with the teacher's decoding defaults,
 and how many outputs change when each input is decoded alone instead of in its batch.
 
-    python benchmarks/act_scale.py --teacher data_samples/teacher --data data_samples/summarization \\
+    python benchmarks/act_scale.py --teacher data_samples/summarization/teacher --data data_samples/summarization \\
         --quant 2-2-8 -n 64
 """
 
@@ -28,7 +28,7 @@ from minidq.quant import quantize  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--teacher", default=str(ROOT / "data_samples/teacher"))
+    p.add_argument("--teacher", default=str(ROOT / "data_samples/summarization/teacher"))
     p.add_argument("--data", default=str(ROOT / "data_samples/summarization"))
     p.add_argument("--quant", default="2-2-8")
     p.add_argument("-n", type=int, default=64, help="validation examples")

@@ -89,7 +89,7 @@ def main() -> None:
         big = measure(SETTINGS, bart_base, tmp)
         table(big, fp32, "BART-base shapes, ratio against the fp32 6-6 file")
 
-        teacher_dir = ROOT / "data_samples" / "teacher"
+        teacher_dir = ROOT / "data_samples" / "summarization" / "teacher"
         teacher = footprint(teacher_dir)
         toy_settings = {("6-6", "8-8-8"): [("bits", "fp16", False, "")],
                         ("6-6", "2-2-8"): [("bits", "fp32", False, ""), ("bits", "fp16", False, ""),

@@ -170,7 +170,7 @@ def main() -> None:
              f"(integer path).", ""]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        teacher_dir = ROOT / "data_samples" / "teacher"
+        teacher_dir = ROOT / "data_samples" / "summarization" / "teacher"
         toy = Bart.from_pretrained(teacher_dir).eval()
         tok = Tokenizer.from_pretrained(teacher_dir)
         sources = [json.loads(line)["source"] for line in (ROOT / "data_samples/summarization/test.jsonl").open()][:8]

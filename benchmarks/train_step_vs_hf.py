@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from minidq import Bart  # noqa: E402
 
-TEACHER = ROOT / "data_samples" / "teacher"
+TEACHER = ROOT / "data_samples" / "summarization" / "teacher"
 BART_BASE = dict(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
                  decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072,
                  max_position_embeddings=1024)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 SEED = 1234
-SPLITS = {"summarization": (6000, 500, 500), "translation": (4000, 300, 300)}  # train, valid, test
+SPLITS = {"summarization": (6000, 500, 500), "qa": (6000, 500, 500),
+          "translation": (8000, 500, 500)}  # train, valid, test
 
 # =============================================================== invented names
 
@@ -190,9 +192,35 @@ def plan(rng: random.Random, kind: str, city: str, org: str) -> tuple[dict[str, 
     return facts, rng.choice(wordings).format(**facts)
 
 
-def article(rng: random.Random, names: Names) -> dict[str, str]:
-    """One article and its summary. The summary is a fixed function of the key facts:
-    {org} {canonical plan}, {canonical role} {person} said on {Month day}."""
+# The summary is one-to-many: a phrasing and an order are drawn at random for each example, so
+# a model cannot match a single reference word for word, and the teacher's spread over the valid
+# phrasings is information that the one-hot reference lacks. The facts stay canonical
+# (verb stem, count, thing, place, role, person, "Month day"), so a content score can check them.
+VERB_FORMS = ["will {v}", "plans to {v}", "is to {v}", "is set to {v}"]
+SUMMARY_FORMS = [
+    "{org} {verb} {what}, {role} {person} said on {date}.",
+    "On {date}, {role} {person} said that {org} {verb} {what}.",
+    "{role} {person} said on {date} that {org} {verb} {what}.",
+    "{org} {verb} {what}, according to {role} {person}, who spoke on {date}.",
+    "According to {role} {person}, {org} {verb} {what}, as announced on {date}.",
+]
+
+
+def event_facts(kind: str, facts: dict[str, str]) -> list[str]:
+    """The strings a summary must contain to state the event right (word-bounded, exact)."""
+    verb = EVENTS[kind][2].split()[1]  # "will cut {n} jobs in {c}" -> "cut"
+    if kind == "buy":
+        return [verb, facts["o"], facts["c"], f"${facts['n']} million"]
+    if kind == "invest":
+        return [verb, f"${facts['n']} million", facts["t"], facts["c"]]
+    return [verb, facts["n"], facts["t"], facts["c"]]
+
+
+def article(rng: random.Random, names: Names) -> dict:
+    """One article, one summary drawn from SUMMARY_FORMS x VERB_FORMS, and the facts it states.
+
+    `facts` are the strings every correct summary contains; `distractors` are names, places,
+    numbers and dates the article also mentions but a correct summary does not."""
     org, target_org, rival, other, other_target, analyst_org = distinct(rng, names.org, 6)
     person, rival_person, mayor, economist = distinct(rng, names.person, 4)
     city, hq_city, rival_city, other_city, rain_city = distinct(rng, names.city, 5)
@@ -202,10 +230,11 @@ def article(rng: random.Random, names: Names) -> dict[str, str]:
     role = rng.choice(sorted(ROLES))
     role_text, date_text = rng.choice(ROLES[role]), written_date(rng, month, day)
 
-    other_date = written_date(rng, rng.choice(MONTHS), rng.randint(1, 28))
-    rival_news = rng.choice(RIVAL_EVENTS).format(n=count(rng, 2, 900), t=rng.choice(RIVAL_THINGS),
-                                                 c=rival_city)
-    _, other_news = plan(rng, rng.choice(sorted(EVENTS)), other_city, other_target)
+    other_month, other_day = rng.choice(MONTHS), rng.randint(1, 28)
+    other_date = written_date(rng, other_month, other_day)
+    rival_n, other_kind = count(rng, 2, 900), rng.choice(sorted(EVENTS))
+    rival_news = rng.choice(RIVAL_EVENTS).format(n=rival_n, t=rng.choice(RIVAL_THINGS), c=rival_city)
+    other_facts, other_news = plan(rng, other_kind, other_city, other_target)
     # sentences that may come before the news, and distractors that only make sense after it
     may_lead = [
         f"{org} was founded in {rng.randint(1950, 2015)} and employs about {count(rng, 200, 60000)} people.",
@@ -233,14 +262,129 @@ def article(rng: random.Random, names: Names) -> dict[str, str]:
     body = lead + key[:1] + tail
     if len(key) > 1:  # the person sentence goes anywhere after the news
         body.insert(rng.randint(len(lead) + 1, len(body)), key[1])
-    summary = f"{org} {EVENTS[kind][2].format(**facts)}, {role} {person} said on {month} {day}."
-    return {"source": " ".join(body), "target": summary}
+    source = " ".join(body)
+
+    canonical = EVENTS[kind][2].format(**facts)          # "will cut 300 jobs in Nadobail"
+    verb = rng.choice(VERB_FORMS).format(v=canonical.split()[1])
+    summary = capitalize(rng.choice(SUMMARY_FORMS).format(org=org, verb=verb, what=canonical.split(" ", 2)[2],
+                                                          role=role, person=person, date=f"{month} {day}"))
+    gold = [org, *event_facts(kind, facts), role, person, f"{month} {day}"]
+    wrong = [target_org, rival, other, other_target, analyst_org, rival_person, mayor, economist,
+             hq_city, rival_city, other_city, rain_city, rival_n, other_facts["n"]]
+    wrong = [w for w in wrong if bounded(w, source)]  # (a sentence left out of the article has none)
+    wrong.append(f"{other_month} {other_day}")  # the other date, as a summary would write it
+    distractors = [w for w in wrong if all(not overlaps(w, g) for g in gold)]
+    return {"source": source, "target": summary, "facts": gold, "distractors": distractors}
+
+
+def bounded(x: str, text: str) -> bool:
+    """x occurs in text as whole words (as minidq.metrics.mentions, case aside)."""
+    return re.search(rf"(?<!\w)(?<!\d,){re.escape(x)}(?!\w)(?!,\d)", text) is not None
+
+
+def overlaps(a: str, b: str) -> bool:
+    """True when one string occurs inside the other as whole words: such a distractor cannot
+    be told apart from a fact by string matching, so it is left out."""
+    return bounded(a, b) or bounded(b, a)
 
 
 def make_summarization(seed: int, sizes: tuple[int, int, int]) -> dict[str, list[dict[str, str]]]:
     rng = random.Random(seed)
     names = Names(rng)
     return unique_splits(rng, lambda r: article(r, names), sizes)
+
+
+def capitalize(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+# =============================================================== long-form question answering
+# The paper's ELI5 in miniature: a question about one town, short passages about it and about
+# other towns, and a 3-5 sentence answer that gathers what the passages say about the town asked
+# for, each fact restated ("is home to some 43,000 people" -> "has about 43,000 inhabitants"),
+# in a random order and wording (one-to-many, like the summaries).
+
+INDUSTRIES = ["fishing", "mining", "textiles", "tourism", "wine", "shipbuilding", "software",
+              "farming", "glassmaking", "timber", "banking", "steel"]
+FESTIVALS = ["lantern", "harvest", "music", "kite", "boat", "cheese", "flower", "film", "jazz", "snow"]
+
+# fact kind -> (how a passage states it, how an answer states it); {x} the town, {v} the value
+TOWN_FACTS = {
+    "river": (["{x} lies on the {v} river.", "The {v} river flows through {x}.",
+               "{x} was built along the banks of the {v}."],
+              ["{x} lies on the {v} river.", "The {v} river runs through {x}."]),
+    "people": (["{x} is home to some {v} people.", "About {v} people live in {x}.",
+                "The population of {x} is roughly {v}."],
+               ["{x} has about {v} inhabitants.", "Around {v} people live in {x}."]),
+    "founded": (["{x} was established in {v}.", "The first settlers came to {x} in {v}.",
+                 "{x} dates back to {v}."],
+                ["{x} was founded in {v}.", "{x} has existed since {v}."]),
+    "industry": (["The economy of {x} rests on {v}.", "Most jobs in {x} depend on {v}.",
+                  "{x} grew rich from {v}."],
+                 ["The main industry of {x} is {v}.", "{x} lives mainly from {v}."]),
+    "mayor": (["{v} was elected mayor of {x}.", "{x} is run by its mayor, {v}.",
+               "The town council of {x} is led by {v}."],
+              ["The mayor of {x} is {v}.", "{x} is governed by mayor {v}."]),
+    "festival": (["Every {m}, {x} celebrates its {v} festival.", "Crowds visit {x} each {m} for the {v} festival.",
+                  "The {v} festival takes place in {x} every {m}."],
+                 ["{x} holds a {v} festival every {m}.", "Every {m}, {x} hosts a {v} festival."]),
+}
+QUESTIONS = ["What is {x} like?", "What should I know about {x}?", "Can you tell me about the town of {x}?",
+             "Explain what {x} is known for.", "Why do people talk about {x}?"]
+
+
+def town_values(rng: random.Random, names: Names) -> dict[str, str]:
+    return {"river": rng.choice(names.org_stems), "people": count(rng, 800, 95000),
+            "founded": str(rng.randint(1100, 1950)), "industry": rng.choice(INDUSTRIES),
+            "mayor": names.person(rng), "festival": rng.choice(FESTIVALS), "month": rng.choice(MONTHS)}
+
+
+def town_sentence(rng: random.Random, kind: str, town: str, values: dict[str, str], side: int) -> str:
+    """side 0: a passage's wording, side 1: an answer's."""
+    return rng.choice(TOWN_FACTS[kind][side]).format(x=town, v=values[kind], m=values["month"])
+
+
+def fact_strings(kind: str, values: dict[str, str]) -> list[str]:
+    return [values[kind], values["month"]] if kind == "festival" else [values[kind]]
+
+
+def question(rng: random.Random, names: Names) -> dict:
+    """One question with 4-7 passages (2-3 about the town asked for, the rest about other towns),
+    and an answer of one sentence per fact the passages give about that town (3-5 of them)."""
+    town, *others = distinct(rng, names.city, 4)
+    values = {t: town_values(rng, names) for t in [town, *others]}
+    kinds = rng.sample(sorted(TOWN_FACTS), rng.randint(3, 5))
+    # the town's facts, dealt into 2-3 passages of 1-2 sentences
+    sentences = [town_sentence(rng, k, town, values[town], 0) for k in kinds]
+    cuts = sorted(rng.sample(range(1, len(sentences)), min(len(sentences) - 1, rng.randint(1, 2))))
+    relevant = [" ".join(sentences[a:b]) for a, b in zip([0, *cuts], [*cuts, len(sentences)])]
+    distractors: list[str] = []
+    irrelevant = []
+    for other in others[: rng.randint(2, 3)]:
+        other_kinds = rng.sample(sorted(TOWN_FACTS), rng.randint(1, 2))
+        irrelevant.append(" ".join(town_sentence(rng, k, other, values[other], 0) for k in other_kinds))
+        distractors += [other, *(f for k in other_kinds for f in fact_strings(k, values[other]))]
+    passages = relevant + irrelevant
+    rng.shuffle(passages)
+    source = rng.choice(QUESTIONS).format(x=town) + " " + " ".join(
+        f"Passage {i + 1}: {p}" for i, p in enumerate(passages))
+
+    order = kinds[:]
+    rng.shuffle(order)
+    answer = [town_sentence(rng, k, town, values[town], 1) for k in order]
+    # after the first sentence, the town may be referred to as "it" / "the town"
+    for i in range(1, len(answer)):
+        if answer[i].startswith(town + " ") and rng.random() < 0.5:
+            answer[i] = rng.choice(["It", "The town"]) + answer[i][len(town):]
+    facts = [town, *(f for k in kinds for f in fact_strings(k, values[town]))]
+    distractors = [d for d in distractors if all(not overlaps(d, f) for f in facts)]
+    return {"source": source, "target": " ".join(answer), "facts": facts, "distractors": distractors}
+
+
+def make_qa(seed: int, sizes: tuple[int, int, int]) -> dict[str, list[dict]]:
+    rng = random.Random(seed)
+    names = Names(rng)
+    return unique_splits(rng, lambda r: question(r, names), sizes)
 
 
 # =============================================================== translation
@@ -354,9 +498,11 @@ BE_DO = {0: "do", 1: "does", 2: "do", 3: "do"}
 PAST_AUX, FUTURE_AUX = ("am", "a", "am", "au"), ("voi", "va", "vom", "vor")
 # object pronouns: clitic before a present/future verb, before the past auxiliary, after the participle
 CLITICS = {"him": ("îl", "l-", ""), "her": ("o", "", "-o")}
-TIMES = {"present": [("every day", "în fiecare zi"), ("today", "azi")],
+# Romanian has more than one right answer: "azi" or "astăzi", the adverb first or last
+TIMES = {"present": [("every day", "în fiecare zi/zilnic"), ("today", "azi/astăzi")],
          "past": [("yesterday", "ieri"), ("last week", "săptămâna trecută")],
          "future": [("tomorrow", "mâine"), ("next week", "săptămâna viitoare")]}
+CONJUNCTIONS = [("and", "și"), ("but", "dar/însă")]
 
 
 def agreement(gender: str, plural: bool) -> int:
@@ -396,8 +542,8 @@ def noun_phrase(rng: random.Random, kinds: str, allow_plural: bool = True) -> tu
     return f"{det} {en_adj}{en_noun}", f"{DEMONSTRATIVES[det][agr]} {ro_pl if plural else ro_sg}{ro_adj}", plural
 
 
-def clause(rng: random.Random) -> tuple[str, str]:
-    """One sentence: [time] subject [not] verb object [in/with ...] -> Romanian word order."""
+def clause(rng: random.Random) -> tuple[list[str], list[str]]:
+    """One clause: subject [not] verb object [in/with ...] [time] -> Romanian word order (words)."""
     en_base, en_3sg, en_past, ro_inf, ro_present, ro_part, objects, animal_subject = rng.choice(VERBS)
     tense = rng.choice(["present", "past", "future"])
     negated = rng.random() < 0.2
@@ -439,21 +585,32 @@ def clause(rng: random.Random) -> tuple[str, str]:
         en_with, ro_with, _ = noun_phrase(rng, "person animal")
         en.append(f"with {en_with}")
         ro.append(f"cu {ro_with}")
-    if rng.random() < 0.3:  # time adverbs end the English sentence and open the Romanian one
+    if rng.random() < 0.3:  # time adverbs end the English sentence and mostly open the Romanian one
         en_time, ro_time = rng.choice(TIMES[tense])
         en.append(en_time)
-        ro.insert(0, ro_time)
-    return sentence(en), sentence(ro)
+        ro_time = rng.choice(ro_time.split("/"))
+        ro.insert(0, ro_time) if rng.random() < 0.7 else ro.append(ro_time)
+    return en, ro
+
+
+def translation_pair(rng: random.Random) -> dict[str, str]:
+    """One clause, or two joined by "and" / "but" (a third of the time)."""
+    en, ro = clause(rng)
+    if rng.random() < 0.35:
+        (en_and, ro_and), (en2, ro2) = rng.choice(CONJUNCTIONS), clause(rng)
+        ro_and = rng.choice(ro_and.split("/"))
+        en, ro = en + [f", {en_and}"] + en2, ro + [f", {ro_and}"] + ro2
+    return {"source": sentence(en), "target": sentence(ro)}
 
 
 def sentence(words: list[str]) -> str:
-    text = " ".join(w for w in words if w)
+    text = " ".join(w for w in words if w).replace(" ,", ",")
     return text[0].upper() + text[1:] + "."
 
 
 def make_translation(seed: int, sizes: tuple[int, int, int]) -> dict[str, list[dict[str, str]]]:
     rng = random.Random(seed)
-    return unique_splits(rng, lambda r: dict(zip(("source", "target"), clause(r))), sizes)
+    return unique_splits(rng, translation_pair, sizes)
 
 
 # =============================================================== splits, files, tokenizers
@@ -474,8 +631,9 @@ def unique_splits(rng: random.Random, make, sizes: tuple[int, int, int]) -> dict
     return splits
 
 
-def write_jsonl(path: Path, examples: list[dict[str, str]]) -> None:
-    lines = (json.dumps({"source": e["source"], "target": e["target"]}, ensure_ascii=False) for e in examples)
+def write_jsonl(path: Path, examples: list[dict]) -> None:
+    """source and target first, then the facts and distractors the content score checks (if any)."""
+    lines = (json.dumps(e, ensure_ascii=False) for e in examples)
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
 
 
@@ -487,8 +645,9 @@ def train_tokenizer(task_dir: Path, examples: list[dict[str, str]], vocab_size: 
 
     texts = [t for e in examples for t in (e["source"], e["target"])]
     tok = Tokenizer.train(texts, vocab_size=vocab_size)
-    if specials:
+    if specials:  # mBART's language codes: sources end `</s> en_XX`, targets `</s> ro_RO`
         tok.add_special_tokens(specials)
+        tok.set_languages(*specials)
     tok.save_pretrained(task_dir)
     return tok
 
@@ -496,7 +655,7 @@ def train_tokenizer(task_dir: Path, examples: list[dict[str, str]], vocab_size: 
 def describe(task: str, splits: dict[str, list[dict[str, str]]], task_dir: Path,
              tok: Tokenizer | None) -> None:
     """Print the figures data_samples/README.md quotes (token counts only with a tokenizer)."""
-    train_words = {w for e in splits["train"] for text in e.values() for w in text.split()}
+    train_words = {w for e in splits["train"] for text in (e["source"], e["target"]) for w in text.split()}
     for split, examples in splits.items():
         src = [len(e["source"].split()) for e in examples]
         tgt = [len(e["target"].split()) for e in examples]
@@ -522,6 +681,7 @@ def main() -> None:
     args = parser.parse_args()
     tasks = {
         "summarization": (make_summarization, 4000, []),
+        "qa": (make_qa, 4000, []),
         "translation": (make_translation, 2500, ["en_XX", "ro_RO"]),  # mBART language codes
     }
     for task, (make, vocab_size, specials) in tasks.items():

@@ -1,30 +1,57 @@
-"""`python -m minidq <command>` (or `minidq <command>`): train, distill, evaluate, generate, export, info, demo.
+"""`python -m minidq <command>` (or `minidq <command>`): train, distill, evaluate, generate, export, info,
+tokenizer, demo.
 
-Each command is a small function over the package's public API; a mistake in the arguments
-or a missing file is one line on stderr and a non-zero exit, never a traceback
-(set MINIDQ_DEBUG=1 to see the traceback anyway).
+Each command is a small function over the package's public API. One error path: a mistake in
+the arguments, a bad file or a diverged run prints one line, `minidq: error: ...` naming the
+flag or file, and exits 2; `--debug` shows the traceback instead. Ctrl-C prints one line and
+exits 130 (a training run's last.ckpt is written atomically, so it is always whole).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+from dataclasses import replace
 
 import torch
 
 from .config import BartConfig, ConfigError
-from .data import Batches, DataError, encode, load_split
+from .data import Batches, DataError, encode, load_split, read_facts
+from .errors import MinidqError
 from .evaluate import evaluate
+from .metrics import content
 from .model import Bart
-from .pretrained import CheckpointError
 from .quant import QuantConfig, quantize
 from .tokenizer import Tokenizer
-from .train import TrainConfig, TrainingError, train
+from .train import TrainConfig, check_out_dir, train
 
-ERRORS = (FileNotFoundError, NotADirectoryError, ConfigError, CheckpointError, DataError, TrainingError, ValueError)
+# What a user's mistake raises: one line, exit 2. Anything else is a bug in minidq: exit 1.
+USER_ERRORS = (MinidqError, OSError, ValueError)
+# Flags that do not change what a run computes, so a resumed run may differ in them.
+NOT_SETTINGS = ("func", "command", "debug", "out", "resume", "resume_anyway", "overwrite")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line like every other error (not the whole usage text)."""
+
+    def error(self, message: str):
+        self.exit(2, f"minidq: error: {message} (see {self.prog} --help)\n")
+
+
+def at_least(low: int):
+    """An argparse type: an integer >= low, e.g. --batch-size 0 is refused before anything runs."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -32,18 +59,18 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source-field", default="source", help="JSON field of the input text (default: source)")
     p.add_argument("--target-field", default="target", help="JSON field of the output text (default: target)")
     p.add_argument("--skip-bad-lines", action="store_true", help="drop malformed lines (counted) instead of stopping")
-    p.add_argument("--max-source-length", type=int, default=256, help="source tokens kept (default: 256)")
-    p.add_argument("--max-target-length", type=int, default=64, help="target tokens kept (default: 64)")
+    p.add_argument("--max-source-length", type=at_least(2), default=256, help="source tokens kept (default: 256)")
+    p.add_argument("--max-target-length", type=at_least(2), default=64, help="target tokens kept (default: 64)")
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
     """Decoding options; those not given fall back to the checkpoint's generation defaults."""
-    p.add_argument("--num-beams", type=int)
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--min-length", type=int)
+    p.add_argument("--num-beams", type=at_least(1))
+    p.add_argument("--max-length", type=at_least(1))
+    p.add_argument("--min-length", type=at_least(0))
     p.add_argument("--length-penalty", type=float)
-    p.add_argument("--no-repeat-ngram-size", type=int)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-repeat-ngram-size", type=at_least(0))
+    p.add_argument("--batch-size", type=at_least(1), default=32)
 
 
 def generation_kwargs(args: argparse.Namespace) -> dict:
@@ -62,48 +89,86 @@ def load_model(path: str) -> tuple[Bart, Tokenizer]:
     if directory.is_file():
         from .export import load_packed, load_packed_tokenizer
 
-        return load_packed(directory), load_packed_tokenizer(directory)
-    if not directory.is_dir():
+        model, tokenizer = load_packed(directory), load_packed_tokenizer(directory)
+    elif directory.is_dir():
+        model, tokenizer = Bart.from_pretrained(directory), Tokenizer.from_pretrained(directory)
+    else:
         raise FileNotFoundError(f"{directory}: no such checkpoint folder or packed file")
-    return Bart.from_pretrained(directory), Tokenizer.from_pretrained(directory)
+    check_tokenizer(model, tokenizer, directory)
+    return model, tokenizer
+
+
+def check_tokenizer(model: Bart, tokenizer: Tokenizer, where: str | Path) -> None:
+    """A tokenizer that is not the model's makes garbage (or an IndexError): stop before that.
+
+    Sizes must agree, except for extra special tokens beyond the model's rows (facebook/bart-large-cnn
+    has 50264 rows and a 50265-token tokenizer: `<mask>` is the extra one)."""
+    vocab, size = model.config.vocab_size, tokenizer.vocab_size
+    extra = tokenizer.convert_ids_to_tokens(range(vocab, size))
+    if size < vocab or any(t != "<mask>" for t in extra):
+        raise ConfigError(f"{where}: the tokenizer has {size} tokens but the model's vocab_size is {vocab}: "
+                          "they do not belong together")
+    for name in ("pad", "bos", "eos"):
+        ours, theirs = getattr(model.config, f"{name}_token_id"), getattr(tokenizer, f"{name}_token_id")
+        if ours != theirs:
+            raise ConfigError(f"{where}: the model's {name}_token_id is {ours}, the tokenizer's is {theirs}")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The loop's settings; a bad one, or an output folder that would be refused, stops before any loading."""
+    check_out_dir(Path(args.out), args.resume or args.resume_anyway, args.overwrite)
     return TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
                        eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
                        seed=args.seed, device=args.device)
 
 
-def train_and_valid(args: argparse.Namespace, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
+def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainConfig, **kwargs) -> dict:
+    """train() with the command line's output-folder flags; every other flag is a setting of the run
+    (a resume with another --lr, --data or --quant is refused unless --resume-anyway)."""
+    settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
+    return train(model, tokenizer, *train_and_valid(args, model, tokenizer), cfg,
+                 resume=args.resume or args.resume_anyway, overwrite=args.overwrite,
+                 allow_changed_settings=args.resume_anyway, settings=settings, **kwargs)
+
+
+def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
     """Batches of the train and valid splits, and the valid examples (for ROUGE/BLEU)."""
+    # rows longer than the position table would index past it: cut them there (and say so)
+    positions = model.config.max_position_embeddings
+    source_length, target_length = min(args.max_source_length, positions), min(args.max_target_length, positions)
     splits = {}
     for split in ("train", "valid"):
         examples = read(args, split)
-        enc = encode(examples, tokenizer, args.max_source_length, args.max_target_length)
+        enc = encode(examples, tokenizer, source_length, target_length)
         if enc.sources_truncated or enc.targets_truncated:
-            print(f"{split}: truncated {enc.sources_truncated} sources and {enc.targets_truncated} targets "
-                  f"of {len(examples)}", file=sys.stderr)
+            print(f"{split}: truncated {enc.sources_truncated} sources (to {source_length} tokens) and "
+                  f"{enc.targets_truncated} targets (to {target_length}) of {len(examples)}", file=sys.stderr)
         splits[split] = (examples, Batches(enc.pairs, args.batch_size, tokenizer.pad_token_id,
                                            shuffle=split == "train", seed=args.seed))
     return splits["train"][1], splits["valid"][1], splits["valid"][0]
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    cfg = train_config(args)
     if args.model:
         model, tokenizer = load_model(args.model)
     else:
         if not args.config:
-            raise ValueError("give --model DIR (fine-tune a checkpoint) or --config FILE (a fresh model)")
-        tokenizer = Tokenizer.from_pretrained(args.tokenizer or args.data)
+            raise ConfigError("give --model DIR (fine-tune a checkpoint) or --config FILE (a fresh model)")
+        tokenizer_dir = args.tokenizer or args.data
+        tokenizer = Tokenizer.from_pretrained(tokenizer_dir)
+        # the ids the tokenizer uses, where the config leaves them out
+        defaults = {"vocab_size": tokenizer.vocab_size, "pad_token_id": tokenizer.pad_token_id,
+                    "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                    "decoder_start_token_id": tokenizer.eos_token_id}
         torch.manual_seed(args.seed)
-        model = Bart(BartConfig.from_pretrained(args.config))
-        if model.config.vocab_size != tokenizer.vocab_size:
-            raise ValueError(f"{args.config}: vocab_size {model.config.vocab_size} but the tokenizer has "
-                             f"{tokenizer.vocab_size} tokens")
+        model = Bart(BartConfig.from_pretrained(args.config, defaults=defaults))
+        check_tokenizer(model, tokenizer, f"{args.config} with the tokenizer of {tokenizer_dir} (leave vocab_size "
+                                          "out of the config to take the tokenizer's)")
     if args.quant:  # quantization-aware training: the loop trains the latent weights through the STE
         quantize(model, QuantConfig.parse(args.quant))
-    figures = train(model, tokenizer, *train_and_valid(args, tokenizer), train_config(args), resume=args.resume)
+    figures = run(model, tokenizer, args, cfg)
     print(json.dumps({"out": args.out, **figures}))
 
 
@@ -112,24 +177,32 @@ def cmd_distill(args: argparse.Namespace) -> None:
     from .distill import DistillConfig, DistillLoss, make_student
     from .export import save_packed
 
-    teacher, tokenizer = load_model(args.teacher)
+    cfg = train_config(args)
     try:
         encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
     except ValueError:
-        raise ValueError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
+        raise ConfigError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
+    quant_config = QuantConfig.parse(args.quant)
+    teacher, tokenizer = load_model(args.teacher)
     student = make_student(teacher, encoder_layers, decoder_layers)
-    quantize(student, QuantConfig.parse(args.quant))
-    loss_fn = DistillLoss(teacher, DistillConfig(ce=args.w_ce, logits=args.w_logits, hidden=args.w_hidden,
-                                                 attention=args.w_attention, logits_kind=args.logits_loss,
-                                                 temperature=args.temperature))
-    figures = train(student, tokenizer, *train_and_valid(args, tokenizer), train_config(args), loss_fn=loss_fn,
-                    resume=args.resume)
+    quantize(student, quant_config)
+    if args.weighted:  # the authors' --weighted preset
+        distill_cfg = replace(DistillConfig.weighted(), logits_kind=args.logits_loss, temperature=args.temperature)
+    else:
+        distill_cfg = DistillConfig(ce=args.w_ce, logits=args.w_logits, hidden=args.w_hidden,
+                                    attention=args.w_attention, logits_kind=args.logits_loss,
+                                    temperature=args.temperature, reduction=args.reduction)
+    figures = run(student, tokenizer, args, cfg, loss_fn=DistillLoss(teacher, distill_cfg))
     packed = Path(args.out) / "student.packed"
     save_packed(student.cpu(), packed, tokenizer)
     print(json.dumps({"out": args.out, "packed": str(packed), "bytes": packed.stat().st_size, **figures}))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    if args.predictions:  # a bad path fails now, not after all the generation
+        if Path(args.predictions).is_dir():
+            raise IsADirectoryError(f"--predictions {args.predictions}: is a folder, give a file to write")
+        Path(args.predictions).parent.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_model(args.model)
     if args.quant:  # post-training quantization: round the weights and activations, no training
         quantize(model, QuantConfig.parse(args.quant))
@@ -139,7 +212,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     preds = scores.pop("predictions")
     if args.predictions:
         Path(args.predictions).write_text("".join(p + "\n" for p in preds))
-    names = ("rouge1", "rouge2", "rougeL", "rougeLsum") if args.metric == "rouge" else ("bleu",)
+    names = ("rouge1", "rouge2", "rougeL", "rougeLsum") if args.metric == "rouge" else ("bleu", "chrf")
+    facts = None if args.skip_bad_lines else read_facts(Path(args.data) / f"{args.split}.jsonl", len(examples))
+    if facts:  # the toy tasks list the facts each answer must state: score content beside ROUGE
+        scores.update({f"facts_{k}": 100 * v for k, v in content(preds, *facts).items()})
+        names += ("facts_exact", "facts_fact_f1")
     print(f"{args.split}: {len(examples)} examples, " + ", ".join(f"{n} {scores[n]:.2f}" for n in names)
           + f", {scores['examples_per_s']:.1f} examples/s")
 
@@ -148,29 +225,68 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from .evaluate import predict
 
     model, tokenizer = load_model(args.model)
-    texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
+    texts = args.text or read_stdin()
     if not texts:
         raise ValueError("nothing to generate from: give texts as arguments or lines on stdin")
     for out in predict(model, tokenizer, texts, args.batch_size, progress=False, **generation_kwargs(args)):
         print(out)
 
 
+def read_stdin() -> list[str]:
+    """The non-blank lines of stdin, which must be UTF-8 (a bad byte is `<stdin>:line:`, not a traceback)."""
+    texts = []
+    for lineno, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            raise DataError(f"<stdin>:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        if line:
+            texts.append(line)
+    return texts
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     """Real low-bit storage: the (quantized) model as one packed file, then its footprint table."""
     from .export import footprint, format_footprint, save_packed
 
+    if Path(args.out).is_dir():
+        raise IsADirectoryError(f"--out {args.out}: is a folder; give the file to write, "
+                                f"e.g. {args.out}/student.packed")
     model, tokenizer = load_model(args.model)
     if args.quant:  # post-training quantization first (a checkpoint trained with --quant already is)
         quantize(model, QuantConfig.parse(args.quant))
+    q = model.quant_config
+    if args.packing == "trits" and (q is None or 2 not in (q.weight_bits, q.embedding_bits)):
+        # only 3-level codes (2-bit weights or embeddings) pack as trits; the rest would silently stay bits
+        raise ConfigError(f"--packing trits: {q or 'an unquantized model'} has no 2-bit weights or embeddings, "
+                          "the only codes that pack as trits; use --packing bits")
     save_packed(model, args.out, tokenizer, packing=args.packing, float_dtype=args.float_dtype,
                 int8_positions=args.int8_positions)
     print(format_footprint(footprint(args.out)))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    from .export import footprint, format_footprint
+    from .export import footprint, format_footprint, read_packed
 
+    if Path(args.path).is_file():
+        read_packed(args.path)  # checks the checksum: the table of a damaged file would mislead
     print(format_footprint(footprint(args.path), footprint(args.teacher) if args.teacher else None))
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> None:
+    """Train a byte-level BPE tokenizer on a data folder's train split (sources and targets)."""
+    out = Path(args.out or args.data)
+    existing = [n for n in ("tokenizer.json", "vocab.json") if (out / n).is_file()]
+    if existing and not args.overwrite:
+        raise FileExistsError(f"{out}: already holds a tokenizer ({', '.join(existing)}); --overwrite replaces it")
+    low = 256 + 5  # every byte, plus <s> <pad> </s> <unk> <mask>
+    if args.vocab_size < low:
+        raise ConfigError(f"--vocab-size {args.vocab_size}: at least {low} (256 bytes and 5 special tokens)")
+    examples = read(args, "train")
+    tokenizer = Tokenizer.train((text for ex in examples for text in (ex.source, ex.target)), args.vocab_size,
+                                min_frequency=args.min_frequency)
+    tokenizer.save_pretrained(out)
+    print(f"wrote {out}: a tokenizer of {tokenizer.vocab_size} tokens, learned from {len(examples)} examples")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -180,26 +296,33 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="output folder: best/, last.ckpt, log.jsonl")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--max-steps", type=int, default=0, help="optimizer steps (0 = all epochs)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--out", required=True, help="output folder: best/, last.ckpt, log.jsonl (new or empty)")
+    p.add_argument("--epochs", type=at_least(1), default=10)
+    p.add_argument("--max-steps", type=at_least(0), default=0, help="optimizer steps (0 = all epochs)")
+    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--grad-accum", type=at_least(1), default=1)
     p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--warmup-steps", type=int, default=200)
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--eval-examples", type=int, default=100, help="validation examples generated for the metric")
+    p.add_argument("--warmup-steps", type=at_least(0), default=200)
+    p.add_argument("--eval-every", type=at_least(1), default=500)
+    p.add_argument("--eval-examples", type=at_least(0), default=100,
+                   help="validation examples generated for the metric")
     p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt, with the same settings")
+    p.add_argument("--resume-anyway", action="store_true",
+                   help="continue from OUT/last.ckpt even though settings (lr, batch size, quantization...) changed")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in a non-empty --out")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minidq", description="DQ-BART: distill and quantize BART, from scratch.")
+    parser = Parser(prog="minidq", description="DQ-BART: distill and quantize BART, from scratch.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="fine-tune a checkpoint (or train a fresh config) on a JSONL dataset")
+    p = sub.add_parser("train", parents=[common],
+                       help="fine-tune a checkpoint (or train a fresh config) on a JSONL dataset")
     add_data_args(p)
     add_train_args(p)
     p.add_argument("--model", help="HF checkpoint folder to start from (config, weights, tokenizer)")
@@ -208,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: quantization-aware training (QAT)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("distill", help="DQ-BART: distill and quantize a student of the teacher, export it packed")
+    p = sub.add_parser("distill", parents=[common],
+                       help="DQ-BART: distill and quantize a student of the teacher, export it packed")
     add_data_args(p)
     add_train_args(p)
     p.add_argument("--teacher", required=True, help="the fine-tuned teacher (HF checkpoint folder)")
@@ -220,26 +344,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w-attention", type=float, default=1.0, help="weight of the attention-map term (0 = off)")
     p.add_argument("--logits-loss", choices=("mse", "kl"), default="mse")
     p.add_argument("--temperature", type=float, default=2.0, help="for --logits-loss kl")
+    p.add_argument("--reduction", choices=("mean", "sum"), default="mean",
+                   help="distillation terms averaged over layers (default) or summed as in the authors' code")
+    p.add_argument("--weighted", action="store_true",
+                   help="the authors' --weighted preset: summed terms, logits 0.8, hidden and attention 3 "
+                        "(overrides --w-* and --reduction)")
     p.set_defaults(func=cmd_distill)
 
-    p = sub.add_parser("evaluate", help="generate on a split and print ROUGE (or BLEU) and speed")
+    p = sub.add_parser("evaluate", parents=[common], help="generate on a split and print ROUGE (or BLEU) and speed")
     add_data_args(p)
     add_generation_args(p)
     p.add_argument("--model", required=True, help="HF checkpoint folder, or a packed file (minidq export)")
     p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=0, help="first N examples only (0 = all)")
+    p.add_argument("--limit", type=at_least(0), default=0, help="first N examples only (0 = all)")
     p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
     p.add_argument("--predictions", help="write the generated outputs here, one per line")
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization (PTQ) before evaluating")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("generate", help="summarize texts given as arguments, or one per line on stdin")
+    p = sub.add_parser("generate", parents=[common],
+                       help="summarize texts given as arguments, or one per line on stdin")
     add_generation_args(p)
     p.add_argument("--model", required=True, help="HF checkpoint folder, or a packed file (minidq export)")
     p.add_argument("text", nargs="*", help="input texts (default: read lines from stdin)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("export", help="store a quantized model in real low-bit form: one packed file")
+    p = sub.add_parser("export", parents=[common], help="store a quantized model in real low-bit form: one packed file")
     p.add_argument("--model", required=True, help="HF checkpoint folder (or a packed file)")
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization before packing")
     p.add_argument("--out", required=True, help="the packed file to write, e.g. student.packed")
@@ -250,17 +380,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8-positions", action="store_true", help="position tables as 8-bit codes (lossy)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("info", help="where the bytes of a packed file (or an HF folder) go, and the compression")
+    p = sub.add_parser("info", parents=[common],
+                       help="where the bytes of a packed file (or an HF folder) go, and the compression")
     p.add_argument("path", help="a packed file, or an HF checkpoint folder (its model.safetensors)")
     p.add_argument("--teacher", help="an fp32 HF checkpoint folder to compare against")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("demo", help="the whole pipeline on the shipped teacher and data")
+    p = sub.add_parser("tokenizer", parents=[common],
+                       help="train a byte-level BPE tokenizer for a data folder (for train --config)")
+    p.add_argument("--data", required=True, help="folder with train.jsonl")
+    p.add_argument("--vocab-size", type=at_least(1), required=True, help="tokens, special ones included")
+    p.add_argument("--out", help="folder to write it into (default: the --data folder, where train --config looks)")
+    p.add_argument("--source-field", default="source", help="JSON field of the input text (default: source)")
+    p.add_argument("--target-field", default="target", help="JSON field of the output text (default: target)")
+    p.add_argument("--skip-bad-lines", action="store_true", help="drop malformed lines (counted) instead of stopping")
+    p.add_argument("--min-frequency", type=at_least(1), default=2, help="merge pairs seen at least this often")
+    p.add_argument("--overwrite", action="store_true", help="replace a tokenizer already in the folder")
+    p.set_defaults(func=cmd_tokenizer)
+
+    p = sub.add_parser("demo", parents=[common], help="the whole pipeline on the shipped teacher and data")
     p.add_argument("--out", default="runs/demo", help="output folder for the results table")
     p.add_argument("--quick", action="store_true", help="a seconds-long version (for tests)")
-    p.add_argument("--rows", help="comma-separated rows to run, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-3 (default: all)")
-    p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/teacher)")
-    p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/summarization)")
+    p.add_argument("--task", choices=("all", "summarization", "qa", "translation"), default="all",
+                   help="one task's table, or all three (default)")
+    p.add_argument("--rows", help="comma-separated rows to run, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-1 "
+                                  "(default: all but DQ-2-2-8-6-1)")
+    p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/TASK/teacher)")
+    p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/TASK)")
+    p.add_argument("--reduction", choices=("mean", "sum"), help="how distillation terms add up (default: mean)")
+    p.add_argument("--seed", type=int, help="seed of the students' training (default: 0)")
     p.add_argument("--steps", type=int, help="optimizer steps per trained row")
     p.add_argument("--test-examples", type=int, help="score the first N test examples (0 = all)")
     p.add_argument("--device", help="cpu (default) or cuda")
@@ -268,13 +416,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(e: BaseException) -> str:
+    """An error as one line: an OS error as `file: reason`, a multi-line message joined with '; '."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except ERRORS as e:
-        if os.environ.get("MINIDQ_DEBUG"):
+    except KeyboardInterrupt as e:
+        if args.debug:
             raise
-        print(f"minidq {args.command}: error: {e}", file=sys.stderr)
+        print("minidq: interrupted" + (f": {one_line(e)}" if str(e) else ""), file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"minidq: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug: still one line, but say how to see more
+        if args.debug:
+            raise
+        print(f"minidq: error: unexpected {type(e).__name__}: {one_line(e)} (a bug in minidq? rerun with --debug "
+              "for the traceback)", file=sys.stderr)
         return 1
     return 0

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import MinidqError
+
 MODEL_TYPES = ("bart", "mbart")
 ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "swish", "tanh")
 # Keys without a safe default: a config.json lacking one of them is not a BART config.
@@ -21,7 +23,7 @@ REQUIRED_KEYS = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(MinidqError, ValueError):
     """A config.json that minidq cannot (or will not) interpret."""
 
 
@@ -46,7 +48,7 @@ class BartConfig:
     pad_token_id: int = 1
     bos_token_id: int = 0
     eos_token_id: int = 2
-    decoder_start_token_id: int = 2
+    decoder_start_token_id: int | None = 2  # null in mBART configs: its decoder starts from the language code
     forced_bos_token_id: int | None = None  # mBART: the target-language code
     forced_eos_token_id: int | None = 2
 
@@ -56,6 +58,10 @@ class BartConfig:
         return self.model_type == "mbart"
 
     def __post_init__(self) -> None:
+        check_types(self)
+        for key in REQUIRED_KEYS:  # sizes and depths: a 0 would only fail later, deep inside torch
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: {getattr(self, key)} must be at least 1")
         if self.model_type not in MODEL_TYPES:
             raise ConfigError(f"model_type: {self.model_type!r} is not supported (only {MODEL_TYPES})")
         if self.activation_function not in ACTIVATIONS:
@@ -67,6 +73,8 @@ class BartConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BartConfig":
         """Build from an HF config dict; keys minidq has no use for (id2label, ...) are ignored."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"expected a JSON object, got {type(d).__name__}")
         if "model_type" not in d:
             raise ConfigError("model_type: missing (expected 'bart' or 'mbart')")
         missing = [k for k in REQUIRED_KEYS if k not in d]
@@ -82,18 +90,20 @@ class BartConfig:
                 "tie_word_embeddings": True}
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> "BartConfig":
-        """Read `config.json` from a checkpoint directory (or the file itself)."""
+    def from_pretrained(cls, path: str | Path, defaults: dict[str, Any] | None = None) -> "BartConfig":
+        """Read `config.json` from a checkpoint directory (or the file itself).
+
+        `defaults` fill keys the file lacks (e.g. vocab_size from the tokenizer it will be used with)."""
         path = Path(path)
         file = path / "config.json" if path.is_dir() else path
         if not file.is_file():
             raise FileNotFoundError(f"{file}: no config.json found")
         try:
-            d = json.loads(file.read_text())
-        except json.JSONDecodeError as e:
+            d = json.loads(file.read_bytes())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ConfigError(f"{file}: not valid JSON ({e})") from None
         try:
-            return cls.from_dict(d)
+            return cls.from_dict({**(defaults or {}), **d} if isinstance(d, dict) else d)
         except ConfigError as e:
             raise ConfigError(f"{file}: {e}") from None
 
@@ -101,3 +111,23 @@ class BartConfig:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "config.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+# What each field annotation accepts, and how to say so (annotations are strings here, thanks
+# to `from __future__ import annotations`). bool is a subclass of int, so it is refused explicitly.
+FIELD_TYPES = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "str": ((str,), "a string"),
+    "bool": ((bool,), "true or false"),
+    "int | None": ((int, type(None)), "an integer or null"),
+}
+
+
+def check_types(config: Any) -> None:
+    """Raise ConfigError naming the first field whose value has the wrong type ("d_model": "abc")."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        allowed, description = FIELD_TYPES[f.type]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and f.type != "bool"):
+            raise ConfigError(f"{f.name}: {value!r} is not {description}")

@@ -22,10 +22,12 @@ from typing import Iterator, Protocol
 
 import torch
 
+from .errors import MinidqError
+
 IGNORE_INDEX = -100  # label value that cross-entropy skips: padding is not something to predict
 
 
-class DataError(ValueError):
+class DataError(MinidqError, ValueError):
     """A problem in a data file, with `file:line:` in front of the message."""
 
 
@@ -43,6 +45,8 @@ def _parse_line(line: bytes, source_field: str, target_field: str) -> Example:
         raise ValueError(f"not valid UTF-8 ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"malformed JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     values = []
@@ -88,10 +92,22 @@ def load_split(data_dir: str | Path, split: str, **kwargs) -> list[Example]:
     return read_jsonl(Path(data_dir) / f"{split}.jsonl", **kwargs)
 
 
+def read_facts(path: str | Path, n: int) -> tuple[list[list[str]], list[list[str]]] | None:
+    """The `facts` / `distractors` fields of the first n lines (data_samples' summarization and
+    QA have them, for minidq.metrics.content), or None if the lines lack them."""
+    with open(path, encoding="utf-8") as f:
+        records = [json.loads(line) for line, _ in zip(f, range(n))]
+    if not records or not all(isinstance(r.get("facts"), list) for r in records):
+        return None
+    return [r["facts"] for r in records], [r.get("distractors", []) for r in records]
+
+
 class TextEncoder(Protocol):
     """What encode() needs from a tokenizer (minidq.tokenizer.Tokenizer has it)."""
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]: ...
+
+    def encode_target(self, text: str, max_length: int | None = None) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -118,12 +134,12 @@ def encode(examples: list[Example], tokenizer: TextEncoder, max_source_length: i
     pairs, cut = [], {"source": 0, "target": 0}
     for ex in examples:
         ids = {}
-        for side, text, limit in (("source", ex.source, max_source_length),
-                                  ("target", ex.target, max_target_length)):
-            ids[side] = tokenizer.encode(text)
+        for side, text, limit, enc in (("source", ex.source, max_source_length, tokenizer.encode),
+                                       ("target", ex.target, max_target_length, tokenizer.encode_target)):
+            ids[side] = enc(text)
             if len(ids[side]) > limit:
                 cut[side] += 1
-                ids[side] = tokenizer.encode(text, max_length=limit)
+                ids[side] = enc(text, max_length=limit)
         pairs.append(Pair(ids["source"], ids["target"]))
     return Encoded(pairs, cut["source"], cut["target"])
 

@@ -14,8 +14,20 @@ term compares the student with the teacher on the same batch:
     L_attention  MSE between the post-softmax attention maps of mapped layers: encoder
                  self-attention, decoder self-attention and cross-attention
 
-Unlike the authors' code, padding positions do not count: a padded position's hidden state is
-whatever the network makes of a <pad>, and matching it teaches the student nothing.
+Two ways to add the terms up (`DistillConfig.reduction`):
+
+    "sum"   the authors' (run_summarization_no_trainer.py): every layer pair's MSE is *added*:
+            hidden = encoder pairs + decoder pairs (embeddings included) + an encoder-output
+            term summed over the examples of the batch; attention = encoder + decoder + cross
+            maps of every student layer. Their `--weighted` preset is logits 0.8, hidden and
+            attention 3 (`DistillConfig.weighted()`).
+    "mean"  each term is the mean over its layer pairs, and hidden/attention the mean over their
+            kinds, so a term's pull does not grow with the number of layers.
+
+At 6-6, "sum" pulls the hidden terms about 14x and the attention terms 18x harder against the
+task loss than "mean". Unlike the authors' code, padding positions do not count in either: a
+padded position's hidden state is whatever the network makes of a <pad>, and matching it
+teaches the student nothing.
 """
 
 from __future__ import annotations
@@ -73,7 +85,7 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
                           for k, v in teacher_state.items() if k.startswith(prefix)})
     student.load_state_dict(state)
     student.layer_map = {side: list(v) for side, v in layer_map.items()}
-    student.generation_config = dict(getattr(teacher, "generation_config", {}))
+    student.generation_config = dict(teacher.generation_config)
     return student
 
 
@@ -101,18 +113,21 @@ def logits_loss(student: torch.Tensor, teacher: torch.Tensor, target_mask: torch
 
 
 def hidden_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], layer_map: list[int],
-                mask: torch.Tensor) -> torch.Tensor:
+                mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Embedding outputs matched to each other, and student layer i's output to teacher layer
-    layer_map[i]'s. Hidden-state tuples hold (embeddings, layer 1, ..., layer n); mask: (B, T)."""
+    layer_map[i]'s. Hidden-state tuples hold (embeddings, layer 1, ..., layer n); mask: (B, T).
+    reduction: "mean" over the pairs, or "sum" (the authors')."""
     pairs = [(0, 0)] + [(i + 1, t + 1) for i, t in enumerate(layer_map)]
-    return sum(masked_mse(student[s], teacher[t], mask[..., None]) for s, t in pairs) / len(pairs)
+    total = sum(masked_mse(student[s], teacher[t], mask[..., None]) for s, t in pairs)
+    return total / len(pairs) if reduction == "mean" else total
 
 
 def attention_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], layer_map: list[int],
-                   query_mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+                   query_mask: torch.Tensor, key_mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Attention maps (B, heads, T, S) of mapped layers, over real query x real key entries."""
     mask = (query_mask[:, None, :, None] * key_mask[:, None, None, :])  # (B, 1, T, S)
-    return sum(masked_mse(student[i], teacher[t], mask) for i, t in enumerate(layer_map)) / len(layer_map)
+    total = sum(masked_mse(student[i], teacher[t], mask) for i, t in enumerate(layer_map))
+    return total / len(layer_map) if reduction == "mean" else total
 
 
 # ---------------------------------------------------------------- the training objective
@@ -125,6 +140,16 @@ class DistillConfig:
     attention: float = 1.0       # weight of L_attention
     logits_kind: str = "mse"     # "mse" (the authors') or "kl"
     temperature: float = 2.0     # for logits_kind="kl"
+    reduction: str = "mean"      # "mean" over layer pairs and kinds, or "sum" (the authors'; module docstring)
+
+    def __post_init__(self) -> None:
+        if self.reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+
+    @classmethod
+    def weighted(cls) -> "DistillConfig":
+        """The authors' `--weighted` run: summed terms, logits 0.8, hidden and attention 3."""
+        return cls(logits=0.8, hidden=3.0, attention=3.0, reduction="sum")
 
 
 class DistillLoss:
@@ -133,9 +158,9 @@ class DistillLoss:
     The teacher runs in eval mode under no_grad: no dropout, no gradient, its weights never change.
     """
 
-    def __init__(self, teacher: Bart, cfg: DistillConfig = DistillConfig()):
+    def __init__(self, teacher: Bart, cfg: DistillConfig | None = None):
         self.teacher = teacher.eval().requires_grad_(False)
-        self.cfg = cfg
+        self.cfg = cfg if cfg is not None else DistillConfig()  # a fresh one: a default argument would be shared
 
     def __call__(self, student: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
@@ -154,15 +179,20 @@ class DistillLoss:
             enc_map, dec_map = student.layer_map["encoder"], student.layer_map["decoder"]
             if cfg.logits > 0:
                 terms["logits"] = logits_loss(out.logits, ref.logits, tgt_mask, cfg.logits_kind, cfg.temperature)
+            mean, r = cfg.reduction == "mean", cfg.reduction
             if cfg.hidden > 0:
-                terms["hidden"] = (hidden_loss(out.encoder_hidden_states, ref.encoder_hidden_states, enc_map, src_mask)
-                                   + hidden_loss(out.decoder_hidden_states, ref.decoder_hidden_states, dec_map,
-                                                 tgt_mask)) / 2
+                hidden = (hidden_loss(out.encoder_hidden_states, ref.encoder_hidden_states, enc_map, src_mask, r)
+                          + hidden_loss(out.decoder_hidden_states, ref.decoder_hidden_states, dec_map, tgt_mask, r))
+                if not mean:  # the authors' encoder-output term: one MSE per example, summed over the batch
+                    hidden = hidden + masked_mse(out.encoder_last_hidden_state, ref.encoder_last_hidden_state,
+                                                 src_mask[..., None]) * len(src_mask)
+                terms["hidden"] = hidden / 2 if mean else hidden
             if cfg.attention > 0:
-                terms["attention"] = (
-                    attention_loss(out.encoder_attentions, ref.encoder_attentions, enc_map, src_mask, src_mask)
-                    + attention_loss(out.decoder_attentions, ref.decoder_attentions, dec_map, tgt_mask, tgt_mask)
-                    + attention_loss(out.cross_attentions, ref.cross_attentions, dec_map, tgt_mask, src_mask)) / 3
+                attention = (
+                    attention_loss(out.encoder_attentions, ref.encoder_attentions, enc_map, src_mask, src_mask, r)
+                    + attention_loss(out.decoder_attentions, ref.decoder_attentions, dec_map, tgt_mask, tgt_mask, r)
+                    + attention_loss(out.cross_attentions, ref.cross_attentions, dec_map, tgt_mask, src_mask, r))
+                terms["attention"] = attention / 3 if mean else attention
         weights = {"ce": cfg.ce, "logits": cfg.logits, "hidden": cfg.hidden, "attention": cfg.attention}
         loss = sum(weights[k] * v for k, v in terms.items())
         return loss, {k: v.item() for k, v in terms.items()}

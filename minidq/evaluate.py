@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Example
-from .metrics import bleu, rouge
+from .metrics import bleu, chrf, rouge
 from .model import Bart
 
 
@@ -35,7 +35,7 @@ def predict(model: Bart, tokenizer, sources: list[str], batch_size: int = 32, ma
 
 def evaluate(model: Bart, tokenizer, examples: list[Example], metric: str = "rouge", batch_size: int = 32,
              progress: bool = True, **generate_kwargs) -> dict:
-    """ROUGE-1/2/L/Lsum (x100) or BLEU of generated outputs, plus generation speed."""
+    """ROUGE-1/2/L/Lsum (x100) or BLEU and chrF of generated outputs, plus generation speed."""
     start = time.perf_counter()
     preds = predict(model, tokenizer, [ex.source for ex in examples], batch_size, progress=progress,
                     **generate_kwargs)
@@ -44,7 +44,7 @@ def evaluate(model: Bart, tokenizer, examples: list[Example], metric: str = "rou
     if metric == "rouge":
         scores = {k: 100 * v for k, v in rouge(preds, refs).items()}
     elif metric == "bleu":
-        scores = {"bleu": bleu(preds, refs)}
+        scores = {"bleu": bleu(preds, refs), "chrf": chrf(preds, refs)}
     else:
         raise ValueError(f"metric must be 'rouge' or 'bleu', got {metric!r}")
     return {**scores, "examples": len(examples), "seconds": seconds,

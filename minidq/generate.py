@@ -51,7 +51,7 @@ def resolve_config(model: Bart, options: dict) -> GenerationConfig:
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise TypeError(f"generate() got unknown option(s) {', '.join(unknown)}; the options are: {', '.join(names)}")
-    saved = getattr(model, "generation_config", None) or {}
+    saved = model.generation_config
     values = {}
     for name in names:
         if name in options:

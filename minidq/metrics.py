@@ -11,6 +11,16 @@ BLEU (Papineni et al., 2002) scores a translation by n-gram precision against a 
 pooled over the whole corpus, times a brevity penalty for output shorter than the reference.
 It reproduces `sacrebleu.corpus_bleu` with its defaults: 13a tokenization, n-grams 1..4,
 "exp" smoothing.
+
+chrF (Popović, 2015) scores character n-grams (1..6, spaces removed) with recall weighted
+twice as much as precision (F-beta, beta = 2): kinder than BLEU to a word with the right stem
+and a wrong ending, which matters for an inflected language like Romanian. It reproduces
+`sacrebleu.corpus_chrf` with its defaults.
+
+The content score is for the toy tasks with one-to-many references (data_samples/): each
+example lists the facts every right answer states and the distractors its source also
+mentions. It says whether the model got the facts right, whatever phrasing it chose, which
+ROUGE against one randomly drawn phrasing cannot.
 """
 
 from __future__ import annotations
@@ -186,6 +196,64 @@ def bleu(preds: list[str], refs: list[str], max_order: int = 4) -> float:
             log_precisions.append(math.log(match / total))
     brevity_penalty = math.exp(1 - ref_len / pred_len) if pred_len < ref_len else 1.0
     return 100 * brevity_penalty * math.exp(sum(log_precisions) / max_order)
+
+
+# ---------------------------------------------------------------- chrF
+
+
+def _char_ngrams(text: str, n: int) -> Counter:
+    text = "".join(text.split())  # chrF ignores whitespace
+    return Counter(text[i : i + n] for i in range(len(text) - n + 1))
+
+
+def chrf(preds: list[str], refs: list[str], char_order: int = 6, beta: float = 2.0) -> float:
+    """Corpus chrF in [0, 100]: n-gram counts pooled over the corpus per order, then precision
+    and recall averaged over the orders that occur on both sides, then F-beta of the averages."""
+    _check_pairs(preds, refs)
+    hyp, ref, match = [0] * char_order, [0] * char_order, [0] * char_order
+    for pred, reference in zip(preds, refs):
+        for n in range(1, char_order + 1):
+            p, r = _char_ngrams(pred, n), _char_ngrams(reference, n)
+            hyp[n - 1] += sum(p.values()) if r else 0  # as sacrebleu: a reference too short for n says nothing
+            ref[n - 1] += sum(r.values())
+            match[n - 1] += sum((p & r).values())
+    orders = [n for n in range(char_order) if hyp[n] and ref[n]]
+    if not orders:
+        return 0.0
+    precision = sum(match[n] / hyp[n] for n in orders) / len(orders)
+    recall = sum(match[n] / ref[n] for n in orders) / len(orders)
+    if precision + recall == 0:
+        return 0.0
+    return 100 * (1 + beta**2) * precision * recall / (beta**2 * precision + recall)
+
+
+# ---------------------------------------------------------------- content (facts)
+
+
+def mentions(text: str, fact: str) -> bool:
+    """`fact` occurs in `text` as whole words ("July 1" is not in "July 12"), ignoring case
+    (a role may open the sentence: "Chairman ...")."""
+    # not inside a longer word, nor inside a number written with commas ("634" in "1,634")
+    pattern = rf"(?<!\w)(?<!\d,){re.escape(fact)}(?!\w)(?!,\d)"
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+
+
+def fact_scores(pred: str, facts: list[str], distractors: list[str]) -> tuple[bool, float]:
+    """(every fact stated and no distractor, fact F1) for one prediction.
+
+    Precision counts the facts and distractors the prediction mentions: naming the rival
+    company instead of the right one costs precision as well as recall."""
+    right = sum(mentions(pred, f) for f in facts)
+    wrong = sum(mentions(pred, d) for d in distractors)
+    score = _score(right, right + wrong, len(facts))
+    return right == len(facts) and wrong == 0, score.f1
+
+
+def content(preds: list[str], facts: list[list[str]], distractors: list[list[str]]) -> dict[str, float]:
+    """{"exact": share of examples with every fact right and no distractor, "fact_f1": mean F1}."""
+    _check_pairs(preds, facts)
+    scores = [fact_scores(p, f, d) for p, f, d in zip(preds, facts, distractors)]
+    return {"exact": sum(e for e, _ in scores) / len(scores), "fact_f1": sum(f for _, f in scores) / len(scores)}
 
 
 def _check_pairs(preds: list[str], refs: list[str]) -> None:

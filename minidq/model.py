@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import BartConfig
+
+if TYPE_CHECKING:  # quant.py imports this module
+    from .quant import QuantConfig
 
 # One layer's decoding cache: {"self": (k, v), "cross": (k, v)}, each (B, heads, T, head_dim).
 LayerCache = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -367,6 +371,10 @@ class Bart(nn.Module):
         # A fixed per-token logit offset that fairseq checkpoints carry; a buffer, not trained.
         self.register_buffer("final_logits_bias", torch.zeros(1, config.vocab_size))
         self.apply(self._init_weights)
+        # State beyond the weights, saved and loaded with them:
+        self.quant_config: QuantConfig | None = None   # set by minidq.quant.quantize
+        self.layer_map: dict[str, list[int]] | None = None  # student layer i <- teacher layer (make_student)
+        self.generation_config: dict = {}               # decoding defaults (generation_config.json)
 
     def _init_weights(self, module: nn.Module) -> None:
         """BART's init: normal(0, init_std) weights, zero biases, zero row for the padding token."""

@@ -34,12 +34,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer as TokenizerBackend
 
+from .atomic import atomic_write
 from .config import BartConfig
+from .errors import MinidqError
 from .freeze import FrozenQuantizer, set_frozen, stored_tensors, weight_quantizers
 from .intinfer import integer_module, replace
 from .model import Bart
 from .packing import pack_codes, unpack_codes
-from .pretrained import atomic_write
 from .quant import QuantConfig, Quantizer, dequantize, quantize
 from .tokenizer import Tokenizer
 
@@ -52,7 +53,7 @@ TOKENIZER = "tokenizer.json"
 BACKENDS = ("integer", "fake")
 
 
-class PackedFileError(ValueError):
+class PackedFileError(MinidqError, ValueError):
     """A packed file that is truncated, tampered with, or not one at all."""
 
 
@@ -114,13 +115,13 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
             tensors[f"{name}.offset"] = offset[0].contiguous()
     if tokenizer is not None:
         tensors[TOKENIZER] = torch.frombuffer(bytearray(tokenizer_json(tokenizer)), dtype=torch.uint8)
-    quant_config = getattr(model, "quant_config", None)
+    quant_config = model.quant_config
     metadata = {
         "format": FORMAT,
         "version": VERSION,
         "config": json.dumps(model.config.to_dict()),
         "quant_config": json.dumps(asdict(quant_config) if quant_config is not None else None),
-        "generation_config": json.dumps(getattr(model, "generation_config", None) or {}),
+        "generation_config": json.dumps(model.generation_config),
         "tensors": json.dumps(specs, separators=(",", ":")),
     }
     metadata["sha256"] = checksum(tensors, metadata)
@@ -148,6 +149,8 @@ def read_header(path: str | Path) -> dict:
                                   f"the header alone needs {8 if n is None else 8 + n})")
         try:
             header = json.loads(f.read(n))
+            if not isinstance(header.get("__metadata__", {}), dict):
+                raise TypeError("__metadata__ is not a JSON object")
             end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
         except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError) as e:
             raise PackedFileError(f"{path}: corrupt header ({type(e).__name__}: {e})") from None

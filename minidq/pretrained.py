@@ -17,9 +17,7 @@ Every missing, unexpected or mis-shaped tensor is named in the error.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,7 +25,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_write
 from .config import BartConfig
+from .errors import MinidqError
 from .model import Bart
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -36,7 +36,7 @@ TIED_NAMES = ("model.shared.weight", "model.encoder.embed_tokens.weight",
               "model.decoder.embed_tokens.weight", "lm_head.weight")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MinidqError, ValueError):
     """A checkpoint whose tensors do not fit the model its config describes."""
 
 
@@ -106,31 +106,35 @@ def load_pretrained(path: str | Path) -> Bart:
     model.generation_config = read_generation_config(directory)
     if (directory / "quant_config.json").is_file():  # a quantization-aware-trained checkpoint
         from .quant import QuantConfig, quantize
-        quantize(model, QuantConfig(**json.loads((directory / "quant_config.json").read_text())))
+        file = directory / "quant_config.json"
+        try:
+            quant_config = QuantConfig(**read_json_object(file))
+        except (TypeError, ValueError) as e:  # unknown keys; bits out of range (a ConfigError)
+            raise CheckpointError(f"{file}: {e}") from None
+        quantize(model, quant_config)
     return model.eval()
+
+
+def read_json_object(file: Path) -> dict:
+    """A JSON file holding one object (a dict), or a CheckpointError naming the file."""
+    try:
+        d = json.loads(file.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{file}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{file}: expected a JSON object, got {type(d).__name__}")
+    return d
 
 
 def read_generation_config(directory: Path) -> dict:
     """Decoding defaults: generation_config.json, else the legacy keys inside config.json."""
     file = directory / "generation_config.json"
     if file.is_file():
-        return json.loads(file.read_text())
+        return read_json_object(file)
     legacy = ("num_beams", "max_length", "min_length", "length_penalty", "no_repeat_ngram_size",
               "early_stopping", "forced_bos_token_id", "forced_eos_token_id", "decoder_start_token_id")
-    config = json.loads((directory / "config.json").read_text())
+    config = read_json_object(directory / "config.json")
     return {k: config[k] for k in legacy if config.get(k) is not None}
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same folder and rename: a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_pretrained(model: Bart, path: str | Path) -> None:
@@ -142,9 +146,12 @@ def save_pretrained(model: Bart, path: str | Path) -> None:
              for k, v in model.state_dict().items()
              if k not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")}
     atomic_write(directory / "model.safetensors", lambda f: save_file(state, f, metadata={"format": "pt"}))
-    quant_config = getattr(model, "quant_config", None)
-    if quant_config is not None:  # latent weights + how to quantize them (see minidq.quant)
-        (directory / "quant_config.json").write_text(json.dumps(asdict(quant_config), indent=2) + "\n")
-    generation = getattr(model, "generation_config", None)
-    if generation:
-        (directory / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+    # Each optional file is written or removed: one left by an earlier save into the same folder
+    # (a QAT checkpoint, then an fp32 one) would otherwise be read back as this model's.
+    optional = {"quant_config.json": asdict(model.quant_config) if model.quant_config is not None else None,
+                "generation_config.json": model.generation_config or None}
+    for name, content in optional.items():
+        if content is None:
+            (directory / name).unlink(missing_ok=True)
+        else:  # quant_config: latent weights + how to quantize them (see minidq.quant)
+            (directory / name).write_text(json.dumps(content, indent=2) + "\n")

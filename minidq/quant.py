@@ -21,8 +21,7 @@ Like DQ-BART's code (inherited from TernaryBERT), each first clamps its input to
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -264,7 +263,7 @@ class QuantConfig:
             raise ConfigError(f"quantization {text!r}: expected W-E-A bits such as '2-2-8' or '8-8-8'")
         bits = []
         for name, part in zip(("weight", "embedding", "activation"), parts):
-            if not part.strip().isdigit():
+            if not part.strip().isdecimal():  # isdigit() would pass "²", which int() refuses
                 raise ConfigError(f"quantization {text!r}: {name} bits {part!r} is not a whole number")
             bits.append(int(part))
         try:
@@ -289,13 +288,6 @@ class QuantConfig:
             return nn.Identity()
         clip = None if self.clip_val is None or clip_scale is None else self.clip_val * clip_scale
         return Quantizer("symmetric", self.activation_bits, per_row=self.act_scale == "token", clip=clip)
-
-
-def quant_config_json(model: nn.Module) -> str:
-    """The model's QuantConfig, every field, as JSON ('' when it is not quantized): what a
-    training checkpoint records, so that resuming with other settings (act_scale too) is refused."""
-    cfg = getattr(model, "quant_config", None)
-    return "" if cfg is None else json.dumps(asdict(cfg), sort_keys=True)
 
 
 # ---------------------------------------------------------------------------------------------

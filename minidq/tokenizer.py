@@ -11,6 +11,12 @@ Why these ids: BART was trained with fairseq's dictionary, which puts `<s>`=0, `
 `</s>`=2, `<unk>`=3 first and appends `<mask>` last (50264 in facebook/bart-*). Keeping the
 same layout means a config, a checkpoint and this tokenizer agree on every special id.
 
+mBART: a source is `text </s> en_XX` and a target `text </s> ro_RO` (no `<s>`: the language
+code plays its part). `set_languages("en_XX", "ro_RO")` switches a tokenizer to that template;
+the source template lives in tokenizer.json's post-processor (so any copy of that file encodes
+sources right), the language pair in tokenizer_config.json as `src_lang` / `tgt_lang`, as HF's
+MBartTokenizer keeps them.
+
 The heavy lifting is done by the `tokenizers` library (Rust); this file only sets it up the
 way BART does and gives it the small API the rest of minidq uses.
 """
@@ -24,6 +30,8 @@ from typing import Iterable
 import torch
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as _Backend
+
+from .errors import MinidqError
 
 BOS, PAD, EOS, UNK, MASK = "<s>", "<pad>", "</s>", "<unk>", "<mask>"
 
@@ -44,19 +52,28 @@ def _bart_backend(vocab: dict[str, int], merges: list[tuple[str, str]]) -> _Back
     return backend
 
 
+class TokenizerError(MinidqError, ValueError):
+    """Tokenizer files that cannot be read, or that lack BART's special tokens."""
+
+
 class Tokenizer:
     """Byte-level BPE with BART's special tokens; see the module docstring for the why."""
 
     def __init__(self, backend: _Backend):
         self._tok = backend
+        self.src_lang: str | None = None  # mBART language codes; None for BART
+        self.tgt_lang: str | None = None
         missing = [t for t in (BOS, PAD, EOS, UNK, MASK) if backend.token_to_id(t) is None]
         if missing:
-            raise ValueError(f"tokenizer lacks BART's special tokens {missing}")
+            raise TokenizerError(f"tokenizer lacks BART's special tokens {missing}")
         self.bos_token_id: int = backend.token_to_id(BOS)
         self.pad_token_id: int = backend.token_to_id(PAD)
         self.eos_token_id: int = backend.token_to_id(EOS)
         self.unk_token_id: int = backend.token_to_id(UNK)
         self.mask_token_id: int = backend.token_to_id(MASK)
+        post = json.loads(backend.to_str()).get("post_processor") or {}
+        if post.get("type") == "TemplateProcessing":  # mBART's "$A </s> en_XX", written by set_languages
+            self.src_lang = post["single"][-1]["SpecialToken"]["id"]
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> Tokenizer:
@@ -84,11 +101,21 @@ class Tokenizer:
     def from_pretrained(cls, path: str | Path) -> Tokenizer:
         """Load `tokenizer.json` if present, else `vocab.json` + `merges.txt` (GPT-2/BART files)."""
         path = Path(path)
-        if (path / "tokenizer.json").is_file():
-            return cls(_Backend.from_file(str(path / "tokenizer.json")))
-        if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
-            vocab, merges = models.BPE.read_file(str(path / "vocab.json"), str(path / "merges.txt"))
-            return cls(_bart_backend(vocab, merges))
+        try:  # the tokenizers library raises a bare Exception for a damaged file
+            if (path / "tokenizer.json").is_file():
+                tok = cls(_Backend.from_file(str(path / "tokenizer.json")))
+                config = path / "tokenizer_config.json"
+                langs = json.loads(config.read_text()) if config.is_file() else {}
+                if langs.get("src_lang") and langs.get("tgt_lang"):
+                    tok.set_languages(langs["src_lang"], langs["tgt_lang"])
+                return tok
+            if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+                vocab, merges = models.BPE.read_file(str(path / "vocab.json"), str(path / "merges.txt"))
+                return cls(_bart_backend(vocab, merges))
+        except TokenizerError as e:
+            raise TokenizerError(f"{path}: {e}") from None
+        except Exception as e:
+            raise TokenizerError(f"{path}: cannot read the tokenizer files ({e})") from None
         raise FileNotFoundError(
             f"no tokenizer in {path}: looked for tokenizer.json, or vocab.json + merges.txt"
         )
@@ -104,7 +131,8 @@ class Tokenizer:
         specials = {"bos_token": BOS, "eos_token": EOS, "unk_token": UNK, "sep_token": EOS,
                     "pad_token": PAD, "cls_token": BOS, "mask_token": mask}
         config = {
-            "tokenizer_class": "BartTokenizer",
+            "tokenizer_class": "PreTrainedTokenizerFast" if self.tgt_lang else "BartTokenizer",
+            **({"src_lang": self.src_lang, "tgt_lang": self.tgt_lang} if self.tgt_lang else {}),
             "add_prefix_space": False,
             "errors": "replace",
             # keep " ." as it is on decode: the text must come back byte for byte
@@ -125,13 +153,41 @@ class Tokenizer:
         """
         return self._tok.add_special_tokens([AddedToken(t, normalized=False) for t in tokens])
 
+    def set_languages(self, src_lang: str, tgt_lang: str) -> None:
+        """mBART's templates: sources `text </s> src_lang`, targets `text </s> tgt_lang`.
+
+        The decoder input is the target shifted right with its last token wrapped to the front,
+        so the decoder starts from the target-language code (Bart.shift_right for mbart)."""
+        missing = [t for t in (src_lang, tgt_lang) if self._tok.token_to_id(t) is None]
+        if missing:
+            raise ValueError(f"language code(s) {missing} are not tokens of this tokenizer "
+                             "(add them with add_special_tokens)")
+        self.src_lang, self.tgt_lang = src_lang, tgt_lang
+        self._tok.post_processor = processors.TemplateProcessing(
+            single=f"$A {EOS} {src_lang}", special_tokens=[(EOS, self.eos_token_id), (src_lang, self.token_id(src_lang))])
+
+    def token_id(self, token: str) -> int:
+        tid = self._tok.token_to_id(token)
+        if tid is None:
+            raise KeyError(f"{token!r} is not in the vocabulary")
+        return tid
+
     def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
         """The vocabulary strings behind ids, in the byte-to-unicode alphabet ('Ġ' is a space)."""
         return [self._tok.id_to_token(int(i)) for i in ids]
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
-        """`<s> text </s>`; when longer than max_length, the text is cut but `</s>` is kept."""
-        return self._truncate(self._tok.encode(text).ids, max_length)
+        """`<s> text </s>` (mBART: `text </s> src_lang`); when longer than max_length, the text is
+        cut but the special tokens are kept."""
+        e = self._tok.encode(text)
+        return self._truncate(e.ids, e.special_tokens_mask, max_length)
+
+    def encode_target(self, text: str, max_length: int | None = None) -> list[int]:
+        """A decoder-side text: as `encode` for BART, `text </s> tgt_lang` for mBART."""
+        if self.tgt_lang is None:
+            return self.encode(text, max_length)
+        ids = self._tok.encode(text, add_special_tokens=False).ids + [self.eos_token_id, self.token_id(self.tgt_lang)]
+        return self._truncate(ids, [0] * (len(ids) - 2) + [1, 1], max_length)
 
     def decode(self, ids: Iterable[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
@@ -150,7 +206,7 @@ class Tokenizer:
         return_tensors: "pt" for (B, T) LongTensors, None for lists of lists.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
-        rows = [self._truncate(e.ids, max_length) for e in self._tok.encode_batch(texts)]
+        rows = [self._truncate(e.ids, e.special_tokens_mask, max_length) for e in self._tok.encode_batch(texts)]
         if padding == "max_length" and max_length is None:
             raise ValueError('padding="max_length" needs a max_length')
         width = max_length if padding == "max_length" else max(map(len, rows), default=0)
@@ -164,12 +220,18 @@ class Tokenizer:
                     "attention_mask": torch.tensor(masks, dtype=torch.long)}
         return {"input_ids": rows, "attention_mask": masks}
 
-    def _truncate(self, ids: list[int], max_length: int | None) -> list[int]:
+    def _truncate(self, ids: list[int], special: list[int], max_length: int | None) -> list[int]:
+        """Cut the text, not the special tokens the template put around it: BART's `<s> X </s>`
+        keeps `<s>` and `</s>`, mBART's `X </s> en_XX` keeps `</s> en_XX` (the language code).
+        special: 1 where ids holds a special token (tokenizers' special_tokens_mask)."""
         if max_length is None or len(ids) <= max_length:
             return ids
-        if max_length < 2:
-            raise ValueError(f"max_length={max_length} leaves no room for <s> and </s>")
-        return ids[: max_length - 1] + [self.eos_token_id]
+        head = next((i for i, s in enumerate(special) if not s), len(ids))      # leading specials
+        tail = next((i for i, s in enumerate(reversed(special)) if not s), 0)   # trailing specials
+        if max_length < head + tail:
+            raise ValueError(f"max_length={max_length} leaves no room for the special tokens "
+                             f"{self.convert_ids_to_tokens(ids[:head] + ids[len(ids) - tail:])}")
+        return ids[: max_length - tail] + ids[len(ids) - tail:]
 
     def __len__(self) -> int:
         return self.vocab_size

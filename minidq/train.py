@@ -4,9 +4,19 @@
                    -> every eval_every steps: validation loss + ROUGE/BLEU, best and last checkpoints
 
 Everything a long CPU run needs to survive an interruption lives in one file, `last.ckpt`,
-written atomically (temp file + rename): model, optimizer and RNG states and the data position.
-`resume=True` continues from it and ends with exactly the weights of an uninterrupted run,
-because the batch order is a pure function of (seed, epoch) and everything random is restored.
+written atomically (temp file + rename): model, optimizer and RNG states, the data position
+and the partial sums of the next log line. `resume=True` continues from it and ends with
+exactly the weights (and log) of an uninterrupted run, because the batch order is a pure
+function of (seed, epoch) and everything random is restored. It refuses a checkpoint saved
+with other settings (a changed learning rate, batch size, quantization, ...) unless told.
+
+Three guards, because a run that goes wrong should say so, not exit 0:
+  - an output folder that holds another run is refused (unless resume or overwrite);
+  - divergence: a non-finite or exploding training loss, or a non-finite validation loss,
+    stops the run before anything diverged is saved;
+  - a model that ignores its input: each evaluation also computes the validation loss with
+    the sources shuffled across the batch; a model that uses its input does much worse on
+    it, so a gap near 0 after warm-up earns a warning (console and log).
 
 The loss is computed in one replaceable place, `loss_fn(model, batch) -> (loss, terms)`: the
 task loss here, the task loss plus distillation terms in minidq.distill.
@@ -17,6 +27,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,13 +37,16 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from .atomic import atomic_write, remove_stale
+from .config import ConfigError
 from .data import Batches, Example
+from .errors import MinidqError
 from .evaluate import evaluate
 from .model import Bart
-from .pretrained import atomic_write
-from .quant import quant_config_json
 
 LossFn = Callable[[Bart, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
+# What a run writes into its output folder (student.packed: minidq distill); --overwrite removes them.
+RUN_FILES = ("best", "last.ckpt", "log.jsonl", "train_config.json", "student.packed")
 
 
 @dataclass
@@ -53,10 +68,48 @@ class TrainConfig:
     log_every: int = 20
     seed: int = 0
     device: str = "cpu"
+    divergence_factor: float = 100.0  # a loss this many times the first one (at least 1) has diverged
+    min_input_gap: float = 0.02   # warn when shuffling the sources raises the validation loss less (nats)
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would crash later (eval_every=0) or silently not train (max_steps=-5)."""
+        at_least = {"epochs": 1, "batch_size": 1, "grad_accum": 1, "eval_every": 1, "log_every": 1, "eval_beams": 1,
+                    "eval_max_length": 2, "max_steps": 0, "warmup_steps": 0, "eval_examples": 0}
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name}: {value!r} must be an integer of at least {low}")
+        for name in ("lr", "max_grad_norm"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"{name}: {getattr(self, name)!r} must be a positive number")
+        if not self.divergence_factor > 1:
+            raise ConfigError(f"divergence_factor: {self.divergence_factor!r} must be more than 1")
+        if self.metric not in ("rouge", "bleu"):
+            raise ConfigError(f"metric: {self.metric!r} is not 'rouge' or 'bleu'")
+        resolve_device(self.device)
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, a checkpoint of another run)."""
+class TrainingError(MinidqError, RuntimeError):
+    """Training cannot go on (a diverged loss, an output folder or checkpoint of another run)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says which checkpoint is intact."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """torch.device(name), or a ConfigError when this machine does not have it."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device: {name!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r}, but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device: {name!r}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device: {name!r}, but MPS is not available on this machine")
+    return device
 
 
 def task_loss(model: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -82,6 +135,57 @@ def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
     return cfg.lr * max(0.0, (total_steps - step) / max(1, total_steps - cfg.warmup_steps))
 
 
+# ---------------------------------------------------------------- the output folder and last.ckpt
+
+def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a file, a run to resume that is not there, or a folder holding something (another run)."""
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out}: exists and is not a folder (the output folder of a run)")
+    if resume:
+        if not (out / "last.ckpt").is_file():
+            raise TrainingError(f"{out / 'last.ckpt'}: no checkpoint to resume from")
+    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+        held = ", ".join(sorted(p.name for p in out.iterdir())[:5])
+        raise TrainingError(f"{out}: not empty (holds {held}); resume that run or overwrite it "
+                            "(--resume / --overwrite), or choose another output folder")
+
+
+def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """A folder for this run: a new or empty one, the run to resume, or (overwrite) one emptied of a run."""
+    check_out_dir(out, resume, overwrite)
+    if overwrite and not resume:
+        for name in RUN_FILES:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("last.ckpt", "log.jsonl"):  # temp files of a run killed while writing
+        remove_stale(out / name)
+
+
+def run_settings(model: Bart, cfg: TrainConfig, extra: dict | None) -> dict:
+    """Everything that defines a run, as JSON-able data: a resumed run must have the same."""
+    return json.loads(json.dumps({
+        "train": {k: v for k, v in asdict(cfg).items() if k != "out_dir"},  # the folder may move
+        "model": model.config.to_dict(),
+        "quant": asdict(model.quant_config) if model.quant_config is not None else None,
+        "layer_map": model.layer_map,
+        "run": extra or {},
+    }))
+
+
+def changed_settings(saved: dict, now: dict) -> list[str]:
+    """'section.key: saved -> now' for each setting that differs."""
+    changes = []
+    for section in sorted(set(saved) | set(now)):
+        a, b = saved.get(section), now.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
+                        for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            changes.append(f"{section}: {a!r} -> {b!r}")
+    return changes
+
+
 def save_checkpoint(path: Path, model: Bart, optimizer: torch.optim.Optimizer, state: dict) -> None:
     """Everything needed to continue exactly: only tensors, numbers and strings (weights_only-safe)."""
     checkpoint = {
@@ -89,16 +193,35 @@ def save_checkpoint(path: Path, model: Bart, optimizer: torch.optim.Optimizer, s
         "optimizer": optimizer.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "python_rng": random.getstate(),
-        "config": json.dumps(model.config.to_dict()),
-        "quant": quant_config_json(model),
         **state,
     }
+    if torch.cuda.is_available():  # dropout on a GPU draws from the CUDA generators
+        checkpoint["cuda_rng"] = torch.cuda.get_rng_state_all()
     atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """last.ckpt, or a TrainingError naming it when it cannot be read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # torch raises many types for a damaged file (zip, pickle, EOF, runtime)
+        raise TrainingError(f"{path}: cannot read the checkpoint, it is truncated or damaged "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
+
+def restore(ckpt: dict, model: Bart, optimizer: torch.optim.Optimizer) -> None:
+    """Put the weights, optimizer and random generators back where the checkpoint left them."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    random.setstate(ckpt["python_rng"])
+    if "cuda_rng" in ckpt and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"][: torch.cuda.device_count()])
+
+
+# ---------------------------------------------------------------- the loop
 
 def train(
     model: Bart,
@@ -109,91 +232,130 @@ def train(
     cfg: TrainConfig,
     loss_fn: LossFn = task_loss,
     resume: bool = False,
+    overwrite: bool = False,
+    allow_changed_settings: bool = False,
+    settings: dict | None = None,
 ) -> dict:
     """Train `model` in place; returns the last evaluation's figures. Writes into cfg.out_dir:
     last.ckpt (resume), best/ (HF checkpoint of the lowest validation loss), log.jsonl, train_config.json.
+
+    resume: continue from last.ckpt; it must have been saved with the same settings (training,
+    model and quantization configs, and `settings`, e.g. the command line) unless
+    allow_changed_settings. overwrite: replace the run in a non-empty cfg.out_dir.
     """
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.device)
+    prepare_out_dir(out, resume, overwrite)
+    device = resolve_device(cfg.device)
     model.to(device)
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = len(train_batches) // cfg.grad_accum
-    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     if steps_per_epoch == 0:
         raise TrainingError(f"{len(train_batches)} batches per epoch is fewer than grad_accum={cfg.grad_accum}")
+    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
 
     # ---- where to start: fresh, or exactly where last.ckpt left off
-    step, best_loss = 0, math.inf
+    now = run_settings(model, cfg, settings)
+    step, best_loss, first_loss = 0, math.inf, None
+    loss_sum, terms_sum, logged_steps = 0.0, {}, 0  # the partial sums of the next log line
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    if resume and (out / "last.ckpt").is_file():
+    if resume:
         ckpt = load_checkpoint(out / "last.ckpt")
-        if json.loads(ckpt["config"]) != model.config.to_dict() or ckpt["quant"] != quant_config_json(model):
-            raise TrainingError(f"{out / 'last.ckpt'}: saved for a different model or quantization; "
-                                "use another out_dir")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        random.setstate(ckpt["python_rng"])
-        step, best_loss = ckpt["step"], ckpt["best_loss"]
+        if "settings" not in ckpt:
+            raise TrainingError(f"{out / 'last.ckpt'}: saved by an older minidq (no settings inside); "
+                                "it cannot be resumed")
+        changes = changed_settings(json.loads(ckpt["settings"]), now)
+        if changes and not allow_changed_settings:
+            raise TrainingError(f"{out / 'last.ckpt'}: saved with other settings ({'; '.join(changes)}); "
+                                "resume with the same ones, or tell it to go on anyway (--resume-anyway)")
+        restore(ckpt, model, optimizer)
+        step, best_loss, first_loss = ckpt["step"], ckpt["best_loss"], ckpt["first_loss"]
+        loss_sum, terms_sum, logged_steps = ckpt["loss_sum"], dict(ckpt["terms_sum"]), ckpt["logged_steps"]
         _truncate_log(out / "log.jsonl", step)  # drop what the interrupted run logged after its checkpoint
-    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    tokenizer.save_pretrained(out / "best")
+    (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "settings": now}, indent=2) + "\n")
+    saved_step = step
+
+    def diverged(what: str) -> TrainingError:
+        saved = f"{out / 'last.ckpt'} keeps step {saved_step}, before it" if saved_step else "nothing was saved"
+        return TrainingError(f"step {step}: training diverged ({what}); {saved}. "
+                             f"Try a lower learning rate than {cfg.lr:g}")
 
     log = open(out / "log.jsonl", "a")
     bar = tqdm(total=total_steps, initial=step, desc="train", dynamic_ncols=True)
-    running, loss_sum, terms_sum, last_eval, t0 = None, 0.0, {}, {}, time.time()
+    running, last_eval, t0 = None, {}, time.time()
     model.train()
-    while step < total_steps:
-        # ---- the data position follows from `step`: epoch, then the batch within it
-        epoch, step_in_epoch = divmod(step, steps_per_epoch)
-        batches = train_batches.epoch(epoch, skip=step_in_epoch * cfg.grad_accum)
-        for _ in range(step_in_epoch, min(steps_per_epoch, step_in_epoch + total_steps - step)):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg, total_steps)
-            total = 0.0
-            for _ in range(cfg.grad_accum):  # one optimizer step = grad_accum batches
-                batch = {k: v.to(device) for k, v in next(batches).items()}
-                loss, terms = loss_fn(model, batch)
-                if not torch.isfinite(loss):
-                    raise TrainingError(f"step {step}: loss is {loss.item()} (terms {terms}); "
-                                        f"try a lower learning rate, or resume from {out / 'last.ckpt'}")
-                (loss / cfg.grad_accum).backward()
-                total += loss.item() / cfg.grad_accum
-                for k, v in terms.items():
-                    terms_sum[k] = terms_sum.get(k, 0.0) + v / cfg.grad_accum
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            bar.update(1)
+    try:
+        while step < total_steps:
+            # ---- the data position follows from `step`: epoch, then the batch within it
+            epoch, step_in_epoch = divmod(step, steps_per_epoch)
+            batches = train_batches.epoch(epoch, skip=step_in_epoch * cfg.grad_accum)
+            for _ in range(step_in_epoch, min(steps_per_epoch, step_in_epoch + total_steps - step)):
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, cfg, total_steps)
+                total = 0.0
+                for _ in range(cfg.grad_accum):  # one optimizer step = grad_accum batches
+                    batch = {k: v.to(device) for k, v in next(batches).items()}
+                    loss, terms = loss_fn(model, batch)
+                    value = loss.item()
+                    first_loss = value if first_loss is None else first_loss
+                    if not math.isfinite(value) or value > cfg.divergence_factor * max(first_loss, 1.0):
+                        raise diverged(f"training loss {value:.4g}, the first was {first_loss:.4g}; terms {terms}")
+                    (loss / cfg.grad_accum).backward()
+                    total += value / cfg.grad_accum
+                    for k, v in terms.items():
+                        terms_sum[k] = terms_sum.get(k, 0.0) + v / cfg.grad_accum
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                bar.update(1)
 
-            loss_sum += total  # logged figures are means over the last log_every steps
-            running = total if running is None else 0.95 * running + 0.05 * total
-            bar.set_postfix(loss=f"{running:.3f}")
-            if step % cfg.log_every == 0:
-                record = {"step": step, "epoch": epoch, "lr": lr_at(step - 1, cfg, total_steps),
-                          "loss": loss_sum / cfg.log_every, "grad_norm": grad_norm.item(),
-                          **{k: v / cfg.log_every for k, v in terms_sum.items()},
-                          "elapsed_s": time.time() - t0}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                terms_sum, loss_sum = {}, 0.0
+                loss_sum += total  # logged figures are means over the steps since the last log line
+                logged_steps += 1
+                running = total if running is None else 0.95 * running + 0.05 * total
+                bar.set_postfix(loss=f"{running:.3f}")
+                if step % cfg.log_every == 0:
+                    record = {"step": step, "epoch": epoch, "lr": lr_at(step - 1, cfg, total_steps),
+                              "loss": loss_sum / logged_steps, "grad_norm": grad_norm.item(),
+                              **{k: v / logged_steps for k, v in terms_sum.items()},
+                              "elapsed_s": time.time() - t0}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    loss_sum, terms_sum, logged_steps = 0.0, {}, 0
 
-            if step % cfg.eval_every == 0 or step == total_steps:
-                last_eval = evaluate_during_training(model, tokenizer, valid_batches, valid_examples, cfg)
-                last_eval["step"] = step
-                log.write(json.dumps(last_eval) + "\n")
-                log.flush()
-                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items() if k != "step"))
-                if last_eval["val_loss"] < best_loss:
-                    best_loss = last_eval["val_loss"]
-                    model.save_pretrained(out / "best")
-                save_checkpoint(out / "last.ckpt", model, optimizer, {"step": step, "best_loss": best_loss})
-                model.train()
-    bar.close()
-    log.close()
+                if step % cfg.eval_every == 0 or step == total_steps:
+                    last_eval = evaluate_during_training(model, tokenizer, valid_batches, valid_examples, cfg)
+                    if not math.isfinite(last_eval["val_loss"]):
+                        raise diverged(f"validation loss {last_eval['val_loss']}")
+                    last_eval["step"] = step
+                    log.write(json.dumps(last_eval) + "\n")
+                    bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()
+                                                           if k != "step"))
+                    gap = last_eval.get("input_gap")
+                    if step > cfg.warmup_steps and gap is not None and gap < cfg.min_input_gap:
+                        warning = (f"the validation loss barely depends on the source: shuffling the sources "
+                                   f"across each batch raises it by {gap:.4f} only; the model may be ignoring "
+                                   f"its input (try a lower learning rate than {cfg.lr:g})")
+                        log.write(json.dumps({"step": step, "warning": warning}) + "\n")
+                        bar.write(f"WARNING: step {step}: {warning}", file=sys.stderr)
+                    log.flush()
+                    if last_eval["val_loss"] < best_loss:
+                        best_loss = last_eval["val_loss"]
+                        model.save_pretrained(out / "best")
+                        tokenizer.save_pretrained(out / "best")  # with the weights: never beside other ones
+                    save_checkpoint(out / "last.ckpt", model, optimizer, {
+                        "step": step, "best_loss": best_loss, "first_loss": first_loss,
+                        "loss_sum": loss_sum, "terms_sum": terms_sum, "logged_steps": logged_steps,
+                        "settings": json.dumps(now)})
+                    saved_step = step
+                    model.train()
+    except KeyboardInterrupt:
+        saved = f"{out / 'last.ckpt'} holds step {saved_step}; --resume continues from it" if saved_step \
+            else "no checkpoint was saved yet"
+        raise Interrupted(f"stopped at step {step}; {saved}") from None
+    finally:
+        bar.close()
+        log.close()
     model.eval()
     return last_eval
 
@@ -201,16 +363,25 @@ def train(
 @torch.no_grad()
 def evaluate_during_training(model: Bart, tokenizer, valid_batches: Batches, valid_examples: list[Example],
                              cfg: TrainConfig) -> dict:
-    """Validation loss on the whole split, plus ROUGE/BLEU of generated outputs on its first examples."""
+    """Validation loss on the whole split; the same with the sources shuffled across each batch
+    (input_gap: how much worse that is; near 0 for a model that ignores its input); and ROUGE/BLEU
+    of generated outputs on the first eval_examples examples."""
     model.eval()
     device = next(model.parameters()).device
     total, tokens = 0.0, 0
+    paired, shuffled, paired_tokens = 0.0, 0.0, 0  # over the batches of 2 or more examples
     for batch in valid_batches.epoch(0):
         batch = {k: v.to(device) for k, v in batch.items()}
         n = (batch["labels"] != -100).sum().item()
-        total += model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss.item() * n
-        tokens += n
+        loss = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss.item()
+        total, tokens = total + loss * n, tokens + n
+        if len(batch["labels"]) > 1:  # each target against the next example's source
+            ids, mask = batch["input_ids"].roll(1, 0), batch["attention_mask"].roll(1, 0)
+            shuffled += model(ids, mask, labels=batch["labels"]).loss.item() * n
+            paired, paired_tokens = paired + loss * n, paired_tokens + n
     figures = {"val_loss": total / tokens}
+    if paired_tokens:
+        figures["input_gap"] = (shuffled - paired) / paired_tokens
     if cfg.eval_examples:
         scores = evaluate(model, tokenizer, valid_examples[: cfg.eval_examples], metric=cfg.metric,
                           batch_size=cfg.batch_size, num_beams=cfg.eval_beams, max_length=cfg.eval_max_length,
@@ -220,6 +391,15 @@ def evaluate_during_training(model: Bart, tokenizer, valid_batches: Batches, val
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    if path.is_file():
-        keep = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in keep)))
+    """Keep the log lines up to `step`; a line cut short by a kill (no valid JSON) goes too."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            keep.append(line)
+    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in keep)))

@@ -1,6 +1,7 @@
 """minidq.data: clear errors on bad files, correct padding and masking, reproducible batch order;
 and data_samples/make_toy_data.py reproduces the committed files byte for byte."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_empty_file_is_an_error(tmp_path):
 
 def test_load_split_reads_the_samples():
     examples = load_split(DATA / "translation", "valid")
-    assert len(examples) == 300 and all(isinstance(e, Example) for e in examples)
+    assert len(examples) == 500 and all(isinstance(e, Example) for e in examples)
 
 
 # ------------------------------------------------------------------ tokenizing and batching
@@ -88,8 +89,10 @@ def test_encode_truncates_and_counts(tok):
     fits = len(full.pairs[0].input_ids)  # the first source just fits, the second is cut
     short = encode(examples, tok, max_source_length=fits, max_target_length=len(full.pairs[1].labels) - 1)
     assert (short.sources_truncated, short.targets_truncated) == (1, 1)
-    assert short.pairs[1].input_ids == full.pairs[1].input_ids[: fits - 1] + [tok.eos_token_id]
-    assert short.pairs[1].labels[-1] == tok.eos_token_id
+    # the translation tokenizer is mBART's: a cut source still ends `</s> en_XX`, a target `</s> ro_RO`
+    assert short.pairs[1].input_ids == full.pairs[1].input_ids[: fits - 2] + full.pairs[1].input_ids[-2:]
+    assert short.pairs[1].input_ids[-2:] == [tok.eos_token_id, tok.token_id("en_XX")]
+    assert short.pairs[1].labels[-2:] == [tok.eos_token_id, tok.token_id("ro_RO")]
     assert short.pairs[0] == full.pairs[0]
 
 
@@ -170,10 +173,30 @@ def test_generator_reproduces_the_committed_files(tmp_path):
     for name, extra in (("a", ["--skip-tokenizer"]), ("b", [])):
         subprocess.run([sys.executable, str(script), "--out", str(tmp_path / name), *extra],
                        check=True, capture_output=True)
-    for task in ("summarization", "translation"):
+    for task in ("summarization", "qa", "translation"):
         for split in ("train", "valid", "test"):
             made = (tmp_path / "a" / task / f"{split}.jsonl").read_bytes()
             assert made == (tmp_path / "b" / task / f"{split}.jsonl").read_bytes()
             assert made == (DATA / task / f"{split}.jsonl").read_bytes(), f"{task}/{split} differs"
         for file in ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"):
             assert (tmp_path / "b" / task / file).read_bytes() == (DATA / task / file).read_bytes()
+
+
+@pytest.mark.parametrize("task", ["summarization", "qa"])
+def test_targets_state_their_facts_in_many_ways(task):
+    """Every reference states all its facts and none of its distractors (which its source does
+    mention), and the references are one-to-many: many phrasings and orders of the same facts."""
+    from minidq.metrics import mentions
+
+    MONTHS = {"January", "February", "March", "April", "May", "June", "July", "August", "September",
+              "October", "November", "December"}
+
+    records = [json.loads(line) for line in (DATA / task / "valid.jsonl").read_text(encoding="utf-8").splitlines()]
+    for r in records:
+        assert all(mentions(r["target"], f) for f in r["facts"]), r
+        assert not any(mentions(r["target"], d) for d in r["distractors"]), r
+        # every distractor is in the source (a date in some written form: "24 March", "March 24", ...)
+        assert all(mentions(r["source"], d) for d in r["distractors"] if not d.split()[0] in MONTHS), r
+    openings = {" ".join(r["target"].split()[:2]) for r in records}
+    assert len(openings) > 100  # not one template: the first words vary with phrasing and names
+    assert sum(len(r["distractors"]) for r in records) > 2 * len(records)

@@ -1,4 +1,4 @@
-"""`minidq demo --quick`: every row is built, packed, reloaded and scored; table, JSON and plot are written."""
+"""`minidq demo --quick`: every row is built, packed, reloaded and scored; tables, claims, bands and plots are written."""
 
 import json
 
@@ -6,30 +6,45 @@ from minidq.cli import main
 from minidq.demo import ROWS
 
 
-def test_quick_demo_writes_the_table(tmp_path, capsys):
-    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
-    results = json.loads((tmp_path / "results.json").read_text())
+def test_quick_demo_writes_the_summarization_table(tmp_path, capsys):
+    rows_arg = ",".join(r.name for r in ROWS)
+    assert main(["demo", "--quick", "--task", "summarization", "--rows", rows_arg, "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "summarization" / "results.json").read_text())
     rows = results["rows"]
     assert [(r["method"], r["quant"], r["layers"]) for r in rows[1:]] == [(r.method, r.quant, r.layers) for r in ROWS]
     assert rows[0]["method"] == "teacher" and rows[0]["compression"] == 1.0
     for row in ROWS:
-        assert (tmp_path / f"{row.name}.packed").is_file()
+        assert (tmp_path / "summarization" / f"{row.name}.packed").is_file()
     by_name = {f"{r['method']}-{r['quant']}-{r['layers']}": r for r in rows}
     # fewer bits and fewer layers make smaller files
     assert by_name["DQ-8-8-8-6-6"]["compression"] > 3
     assert by_name["DQ-2-2-8-6-6"]["compression"] > by_name["DQ-8-8-8-6-6"]["compression"]
     assert by_name["DQ-2-2-8-6-1"]["compression"] > by_name["DQ-2-2-8-6-3"]["compression"] > \
         by_name["DQ-2-2-8-6-6"]["compression"]
-    assert all(0 <= r["rougeL"] <= 100 for r in rows)
-    table = (tmp_path / "results.md").read_text()
-    assert table.count("\n| ") == len(ROWS) + 1 and "decoding:" in table
-    assert (tmp_path / "compression_vs_rouge.png").stat().st_size > 1000
-    assert "ROUGE-L % of teacher" in capsys.readouterr().out
+    assert all(0 <= r["rougeL"] <= 100 and 0 <= r["facts_exact"] <= 100 for r in rows)
+    assert results["key"] == "facts_exact" and results["lead_30"]["rougeL"] > 0
+    # each claim is a difference with its interval, each band a yes/no
+    assert {c["b"] for c in results["claims"]} == {"teacher", "QAT-2-2-8-6-6", "DQ-2-2-8-6-6"}
+    assert all(c["low"] <= c["diff"] <= c["high"] for c in results["claims"])
+    assert len(results["bands"]) == 4 and all(isinstance(b["holds"], bool) for b in results["bands"])
+    table = (tmp_path / "summarization" / "results.md").read_text()
+    assert table.count("\n| ") == len(ROWS) + 2 and "decoding:" in table and "Claims" in table  # header, teacher, rows
+    assert (tmp_path / "summarization" / "compression_vs_facts_exact.png").stat().st_size > 1000
+    assert "% of teacher (facts right %)" in capsys.readouterr().out
+    assert "### summarization" in (tmp_path / "results.md").read_text()
 
 
-def test_rows_can_be_chosen_and_bad_rows_are_one_line(tmp_path, capsys):
-    assert main(["demo", "--quick", "--out", str(tmp_path), "--rows", "PTQ-2-2-8-6-6"]) == 0
-    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+def test_translation_and_qa_tables(tmp_path):
+    """The mBART task scores BLEU and chrF; QA scores facts; both write their own folder."""
+    assert main(["demo", "--quick", "--task", "translation", "--rows", "PTQ-2-2-8-6-6", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "translation" / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["teacher", "PTQ"]
-    assert main(["demo", "--quick", "--out", str(tmp_path), "--rows", "DQ-3-3-8-6-6"]) == 1
+    assert all(0 <= r["bleu"] <= 100 and 0 <= r["chrf"] <= 100 for r in rows)
+    assert main(["demo", "--quick", "--task", "qa", "--rows", "PTQ-2-2-8-6-6", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "qa" / "results.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["teacher", "PTQ"] and "facts_fact_f1" in rows[0]
+
+
+def test_bad_rows_and_tasks_are_one_line(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--rows", "DQ-3-3-8-6-6"]) == 2  # a bad input: exit 2
     assert "unknown row(s) DQ-3-3-8-6-6" in capsys.readouterr().err

@@ -110,3 +110,42 @@ def test_gradients_reach_only_the_student_and_joint_steps_lower_the_loss():
         losses.append(loss.item())
     assert losses[-1] < 0.85 * losses[0]
     assert all(torch.equal(v, t.state_dict()[k]) for k, v in before.items())
+
+
+def test_summed_terms_are_the_authors_sum_over_layers():
+    """reduction="sum" adds every layer pair's MSE (plus the per-example encoder-output term), as
+    run_summarization_no_trainer.py does; "mean" averages them. Checked term by term here."""
+    t = teacher()
+    s = make_student(t, 6, 3)
+    with torch.no_grad():
+        for p in s.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    b = batch()
+    _, mean_terms = DistillLoss(t, DistillConfig())(s, b)
+    _, sum_terms = DistillLoss(t, DistillConfig(reduction="sum"))(s, b)
+    flags = dict(output_hidden_states=True, output_attentions=True)
+    out = s(b["input_ids"], b["attention_mask"], labels=b["labels"], **flags)
+    ref = t(b["input_ids"], b["attention_mask"], decoder_input_ids=s.shift_right(b["labels"]), **flags)
+    src, tgt = b["attention_mask"], (b["labels"] != -100).long()
+    enc_pairs = [(0, 0)] + [(i + 1, i + 1) for i in range(6)]
+    dec_pairs = [(0, 0), (1, 1), (2, 3), (3, 6)]  # student layers 1-3 <- teacher layers 1, 3, 6 (0, 2, 5 zero-based)
+    from minidq.distill import masked_mse
+    enc = [masked_mse(out.encoder_hidden_states[a], ref.encoder_hidden_states[c], src[..., None]) for a, c in enc_pairs]
+    dec = [masked_mse(out.decoder_hidden_states[a], ref.decoder_hidden_states[c], tgt[..., None]) for a, c in dec_pairs]
+    last = masked_mse(out.encoder_last_hidden_state, ref.encoder_last_hidden_state, src[..., None]) * 3
+    assert sum_terms["hidden"] == pytest.approx((sum(enc) + sum(dec) + last).item(), rel=1e-5)
+    assert mean_terms["hidden"] == pytest.approx(((sum(enc) / 7 + sum(dec) / 4) / 2).item(), rel=1e-5)
+    assert sum_terms["attention"] > 2 * mean_terms["attention"] > 0
+    assert sum_terms["logits"] == pytest.approx(mean_terms["logits"])
+    weighted = DistillConfig.weighted()
+    assert (weighted.logits, weighted.hidden, weighted.attention, weighted.reduction) == (0.8, 3.0, 3.0, "sum")
+    with pytest.raises(ValueError, match="reduction"):
+        DistillConfig(reduction="max")
+
+
+def test_each_distill_loss_has_its_own_default_config():
+    """DistillLoss(teacher) used to share one DistillConfig() instance: changing one changed all."""
+    t = teacher(1)
+    a, b = DistillLoss(t), DistillLoss(t)
+    a.cfg.hidden = 0.0
+    assert b.cfg.hidden == 1.0 and DistillLoss(t).cfg == DistillConfig()

@@ -17,7 +17,7 @@ from minidq.export import (PackedFileError, checksum, dequantize, footprint, fre
 from minidq.quant import Quantizer, quantize
 
 ROOT = Path(__file__).parent.parent
-TEACHER = ROOT / "data_samples" / "teacher"
+TEACHER = ROOT / "data_samples" / "summarization" / "teacher"
 CODES = [("symmetric", b) for b in range(2, 9)] + [("asymmetric", b) for b in (1, 3, 8)] + \
         [("ternary", 2), ("binary", 1)]
 SHAPES = [(1, 1), (1, 7), (3, 7), (5, 3, 3)]  # 1, 7, 21, 45 values: not multiples of 2, 4 or 8 codes per byte
@@ -293,5 +293,5 @@ def test_cli_export_info_generate(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == want
 
     out.write_bytes(out.read_bytes()[:-1])
-    assert main(["generate", "--model", str(out), "x"]) == 1
+    assert main(["generate", "--model", str(out), "x"]) == 2  # a bad input: exit 2
     assert "truncated" in capsys.readouterr().err

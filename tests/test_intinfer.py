@@ -14,7 +14,7 @@ from minidq.quant import QuantLinear, quantize
 from test_export import QUANTS, outputs, tiny_model
 
 ROOT = Path(__file__).parent.parent
-TEACHER = ROOT / "data_samples" / "teacher"
+TEACHER = ROOT / "data_samples" / "summarization" / "teacher"
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -107,3 +107,41 @@ def test_bleu_edges():
     assert bleu(["zzz"], ["a b c d"]) == 0.0
     with pytest.raises(ValueError, match="2 predictions but 1 references"):
         bleu(["a", "b"], ["a"])
+
+
+def test_chrf_matches_sacrebleu():
+    from minidq.metrics import chrf
+
+    for seed in range(3):
+        pairs = random_pairs(seed, 60)
+        preds, refs = [p for p, _ in pairs], [r for _, r in pairs]
+        assert chrf(preds, refs) == pytest.approx(sacrebleu.corpus_chrf(preds, [refs]).score, abs=1e-6)
+    ro = ["Câinele negru a văzut pisica.", "Nu car un copac negru în piața mare."]
+    hyp = ["Câinii negri au văzut pisica.", "Nu car copacul negru în piață."]
+    assert chrf(hyp, ro) == pytest.approx(sacrebleu.corpus_chrf(hyp, [ro]).score, abs=1e-6)
+    assert chrf(["a"], ["bcd"]) == 0.0 == sacrebleu.corpus_chrf(["a"], [["bcd"]]).score
+
+
+def test_facts_are_whole_words_any_case():
+    from minidq.metrics import mentions
+
+    assert mentions("Chairman Ada Lo said on July 1.", "chairman")
+    assert mentions("It will buy Nadobail-based X for $245 million.", "Nadobail")
+    assert mentions("It will buy X for $245 million.", "$245 million")
+    assert not mentions("said on July 12.", "July 1")
+    assert not mentions("opened 1,634 stores", "634")
+
+
+def test_content_score_counts_facts_and_distractors():
+    from minidq.metrics import content, fact_scores
+
+    facts, distractors = ["Acme Group", "cut", "300", "Nadobail"], ["Rival Labs", "Thokrouth"]
+    assert fact_scores("Acme Group will cut 300 jobs in Nadobail.", facts, distractors) == (True, 1.0)
+    # the rival instead of the company: one fact missing (recall 3/4), one distractor (precision 3/4)
+    exact, f1 = fact_scores("Rival Labs will cut 300 jobs in Nadobail.", facts, distractors)
+    assert not exact and f1 == pytest.approx(0.75)
+    # every fact, plus a distractor: not exact, precision 4/5
+    exact, f1 = fact_scores("Acme Group will cut 300 jobs in Nadobail and Thokrouth.", facts, distractors)
+    assert not exact and f1 == pytest.approx(2 * 0.8 / 1.8)
+    scores = content(["Acme Group will cut 300 jobs in Nadobail.", ""], [facts, facts], [distractors] * 2)
+    assert scores == {"exact": 0.5, "fact_f1": 0.5}

@@ -1,6 +1,7 @@
 """Checkpoint round trips with transformers, and loud errors for broken checkpoints."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -121,3 +122,87 @@ def test_config_json_round_trip(tmp_path):
     config.save_pretrained(tmp_path)
     assert BartConfig.from_pretrained(tmp_path) == config
     assert config.pre_layer_norm and not BartConfig().pre_layer_norm
+
+
+def test_save_removes_stale_quant_and_generation_configs(tmp_path):
+    """A QAT save then an fp32 save into one folder: the fp32 model used to reload quantized."""
+    from minidq.quant import quantize
+
+    config = BartConfig(vocab_size=40, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=32)
+    qat = quantize(Bart(config), "2-2-8")
+    qat.generation_config = {"num_beams": 4}
+    qat.save_pretrained(tmp_path)
+    assert Bart.from_pretrained(tmp_path).quant_config is not None
+    Bart(config).save_pretrained(tmp_path)
+    reloaded = Bart.from_pretrained(tmp_path)
+    assert reloaded.quant_config is None and reloaded.generation_config.get("num_beams") is None
+    assert not (tmp_path / "quant_config.json").exists() and not (tmp_path / "generation_config.json").exists()
+
+
+def test_model_state_is_declared():
+    """quant_config, layer_map and generation_config exist on every Bart (no getattr fallbacks needed)."""
+    model = Bart(BartConfig(vocab_size=40, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                            decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32))
+    assert model.quant_config is None and model.layer_map is None and model.generation_config == {}
+
+
+def test_config_value_of_the_wrong_type(hf_checkpoint):
+    """"d_model": "abc" used to end in a TypeError traceback deep inside torch."""
+    directory, _ = hf_checkpoint("bart")
+    config = json.loads((directory / "config.json").read_text())
+    for key, value, message in (("d_model", "abc", "d_model: 'abc' is not an integer"),
+                                ("encoder_attention_heads", 0, "encoder_attention_heads: 0 must be at least 1"),
+                                ("dropout", "0.1", "dropout: '0.1' is not a number"),
+                                ("scale_embedding", 1, "scale_embedding: 1 is not true or false")):
+        (directory / "config.json").write_text(json.dumps({**config, key: value}))
+        with pytest.raises(ConfigError, match=message):
+            Bart.from_pretrained(directory)
+    (directory / "config.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="expected a JSON object"):
+        Bart.from_pretrained(directory)
+
+
+def test_atomic_write_mode_and_stale_files(tmp_path):
+    """Files written atomically used to come out 0600 (mkstemp's mode), unlike every other file."""
+    import os
+    from minidq.atomic import atomic_write, remove_stale
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", lambda f: open(f, "w").write("x"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    (tmp_path / ".a.txt.0123abcd.tmp").write_text("half")
+    (tmp_path / ".b.txt.0123abcd.tmp").write_text("another file's")
+    assert [p.name for p in remove_stale(tmp_path / "a.txt")] == [".a.txt.0123abcd.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.txt.0123abcd.tmp", "a.txt"]
+
+
+@pytest.mark.parametrize("task", ["summarization", "qa", "translation"])
+def test_shipped_teachers_load_in_transformers_with_equal_logits(task):
+    """Each task's teacher is a real HF checkpoint: transformers computes the same logits."""
+    transformers = pytest.importorskip("transformers")
+    from minidq import Tokenizer
+    from minidq.data import load_split
+
+    folder = Path(__file__).resolve().parent.parent / "data_samples" / task / "teacher"
+    ours = Bart.from_pretrained(folder).eval()
+    cls = transformers.MBartForConditionalGeneration if ours.config.pre_layer_norm else \
+        transformers.BartForConditionalGeneration
+    theirs = cls.from_pretrained(folder, attn_implementation="eager").eval()
+    assert folder.joinpath("model.safetensors").stat().st_size <= 15 * 2**20
+    tok = Tokenizer.from_pretrained(folder)
+    examples = load_split(folder.parent, "test")[:4]
+    batch = tok([ex.source for ex in examples])
+    labels = tok([ex.target for ex in examples])["input_ids"] if not tok.tgt_lang else \
+        torch.nn.utils.rnn.pad_sequence([torch.tensor(tok.encode_target(ex.target)) for ex in examples],
+                                        batch_first=True, padding_value=tok.pad_token_id)
+    decoder_input_ids = ours.shift_right(labels.masked_fill(labels == tok.pad_token_id, -100))
+    with torch.no_grad():
+        a = ours(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input_ids).logits
+        b = theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   decoder_input_ids=decoder_input_ids).logits
+    assert (a - b).abs().max().item() < 1e-4

@@ -1,7 +1,6 @@
 """Quantizers, the straight-through estimator, and quantize() on a whole BART."""
 
 import copy
-import json
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from torch import nn
 
 from minidq import Bart, BartConfig
 from minidq.config import ConfigError
-from minidq.quant import (QuantConfig, QuantEmbedding, QuantLinear, Quantizer, quant_config_json, quantize,
+from minidq.quant import (QuantConfig, QuantEmbedding, QuantLinear, Quantizer, quantize,
                           symmetric_codes)
 
 QUANTIZERS = {  # name -> (scheme, bits): every scheme, and a few bit widths of the uniform ones
@@ -243,10 +242,6 @@ def test_act_scale_is_checked_and_travels_with_the_config(tmp_path):
                                    model.decoder.layers[0].encoder_attn.probs_act, model.shared.input_quant))
     model.save_pretrained(tmp_path)  # quant_config.json
     assert Bart.from_pretrained(tmp_path).quant_config == model.quant_config
-    # a training checkpoint records every field, so resuming with another act_scale is refused
-    other = quantize(Bart(tiny_config()), QuantConfig.parse("2-2-8"))
-    assert quant_config_json(model) != quant_config_json(other) and quant_config_json(Bart(tiny_config())) == ""
-    assert QuantConfig(**json.loads(quant_config_json(model))) == model.quant_config
 
 
 # --- quantize() on a whole model -------------------------------------------------------------------

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from minidq.tokenizer import Tokenizer
+from minidq.tokenizer import Tokenizer, TokenizerError
 
 transformers = pytest.importorskip("transformers")
 
@@ -134,3 +134,54 @@ def test_added_special_tokens_survive_save(tmp_path):
     tok.save_pretrained(tmp_path)
     assert Tokenizer.from_pretrained(tmp_path).encode(s) == ids
     assert transformers.AutoTokenizer.from_pretrained(tmp_path)(s)["input_ids"] == ids
+
+
+def test_mbart_language_templates(tmp_path):
+    """mBART: sources `text </s> en_XX`, targets `text </s> ro_RO`, kept through truncation and saving."""
+    tok = Tokenizer.train(CORPUS, vocab_size=300)
+    tok.add_special_tokens(["en_XX", "ro_RO"])
+    en, ro = tok.vocab_size - 2, tok.vocab_size - 1
+    plain = tok.encode("The quick brown fox.")[1:-1]  # BART's <s> ... </s> stripped
+    tok.set_languages("en_XX", "ro_RO")
+    assert tok.encode("The quick brown fox.") == plain + [tok.eos_token_id, en]
+    assert tok.encode_target("The quick brown fox.") == plain + [tok.eos_token_id, ro]
+    assert tok.encode("The quick brown fox.", max_length=4) == plain[:2] + [tok.eos_token_id, en]
+    assert tok.encode_target("The quick brown fox.", max_length=4) == plain[:2] + [tok.eos_token_id, ro]
+    assert tok(["The quick brown fox.", "A"])["input_ids"][0].tolist() == plain + [tok.eos_token_id, en]
+    assert tok.decode(tok.encode_target("Zürich — café")) == "Zürich — café"
+    tok.save_pretrained(tmp_path)
+    loaded = Tokenizer.from_pretrained(tmp_path)
+    assert (loaded.src_lang, loaded.tgt_lang) == ("en_XX", "ro_RO")
+    assert loaded.encode_target("The quick brown fox.") == plain + [tok.eos_token_id, ro]
+    # the source template lives in tokenizer.json itself, so transformers encodes sources alike
+    assert transformers.AutoTokenizer.from_pretrained(tmp_path)("The quick brown fox.")["input_ids"] == \
+        plain + [tok.eos_token_id, en]
+    with pytest.raises(ValueError, match="de_DE"):
+        tok.set_languages("en_XX", "de_DE")
+
+
+def test_truncation_keeps_mbart_language_code(tmp_path):
+    """mBART's template is `X </s> lang`: truncation used to force `</s>` last and drop the language code.
+    The oracle is transformers' own truncation of the same tokenizer.json (it keeps the template's specials)."""
+    from tokenizers import processors
+
+    tok = Tokenizer.train(CORPUS, vocab_size=300)
+    tok.add_special_tokens(["en_XX"])
+    lang = tok.vocab_size - 1
+    tok._tok.post_processor = processors.TemplateProcessing(
+        single="$A </s> en_XX", special_tokens=[("</s>", tok.eos_token_id), ("en_XX", lang)])
+    text = "The quick brown fox jumps over the lazy dog."
+    assert tok.encode(text, max_length=6)[-2:] == [tok.eos_token_id, lang]
+    assert tok([text, "A"], max_length=6)["input_ids"][0].tolist()[-2:] == [tok.eos_token_id, lang]
+    tok.save_pretrained(tmp_path)
+    hf = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"))
+    for n in (3, 6, 9):
+        assert tok.encode(text, max_length=n) == hf(text, truncation=True, max_length=n)["input_ids"], n
+    with pytest.raises(ValueError, match="no room for the special tokens"):
+        tok.encode(text, max_length=1)
+
+
+def test_damaged_tokenizer_json(saved, tmp_path):
+    (tmp_path / "tokenizer.json").write_bytes((saved / "tokenizer.json").read_bytes()[:500])
+    with pytest.raises(TokenizerError, match="cannot read the tokenizer files"):
+        Tokenizer.from_pretrained(tmp_path)

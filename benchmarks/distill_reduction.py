@@ -1,0 +1,41 @@
+"""Which way of adding up the distillation terms: averaged over layers (minidq's "mean") or
+summed as in the authors' code ("sum", and their "--weighted" preset)? Measured on the
+*validation* split, never the test split, with the demo's budget:
+
+    python benchmarks/distill_reduction.py --task summarization
+
+minidq's default (DistillConfig.reduction) is whichever this favours; see the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from minidq.demo import TASKS, DemoConfig, run_task  # noqa: E402
+from minidq.distill import DistillConfig  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=sorted(TASKS), default="summarization")
+    parser.add_argument("--rows", default="DQ-2-2-8-6-6", help="comma-separated demo rows")
+    parser.add_argument("--out", default="runs/distill_reduction")
+    args = parser.parse_args()
+    variants = {"mean": DistillConfig(), "sum": DistillConfig(reduction="sum"), "weighted": DistillConfig.weighted()}
+    results = {}
+    for name, distill in variants.items():
+        cfg = DemoConfig(rows=tuple(args.rows.split(",")), distill=distill, split="valid", out=f"{args.out}/{name}")
+        summary = run_task(TASKS[args.task], cfg)
+        results[name] = (summary["key"], summary["rows"][1:])
+    print(f"\n{args.task}, validation split (first 200):")
+    for name, (key, rows) in results.items():
+        print(f"{name:>9}: " + ", ".join(f"{r['method']} {r['quant']} {r['layers']} {key} {r[key]:.1f}" for r in rows))
+
+
+if __name__ == "__main__":
+    main()

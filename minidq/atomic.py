@@ -1,0 +1,39 @@
+"""Write a file so that a crash never leaves half of it: a temporary file, then a rename.
+
+`os.replace` is atomic on POSIX: a reader (or a resumed run) sees the old file or the new one,
+never a mix. A process killed mid-write leaves only its temporary file, `.NAME.XXXXXXXX.tmp`
+beside NAME; `remove_stale` deletes those at the start of the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Callable
+
+
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
+    """`write(tmp)` fills a temporary file next to `path`, which then replaces `path` in one step.
+
+    The temporary file is created with mode 0666 less the umask, like any file `open` makes
+    (tempfile.mkstemp's 0600 would carry over to `path` through the rename)."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(str(tmp))
+        with open(tmp, "rb+") as f:  # on disk before the rename, or a power cut could leave an empty file
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale(path: str | Path) -> list[Path]:
+    """Delete the temporary files that a killed atomic_write of `path` left behind; returns them."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale

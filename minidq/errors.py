@@ -1,0 +1,10 @@
+"""The one base class of the errors minidq raises for bad input (a file, a flag, a config).
+
+Each module keeps its own error type (ConfigError, DataError, CheckpointError, ...); they all
+derive from MinidqError, so the command line can tell a user's mistake, printed as one line,
+from a bug in minidq, which deserves a traceback.
+"""
+
+
+class MinidqError(Exception):
+    """A problem with what minidq was given, with the file or setting named in the message."""
