@@ -71,9 +71,9 @@ class Tokenizer:
         self.eos_token_id: int = backend.token_to_id(EOS)
         self.unk_token_id: int = backend.token_to_id(UNK)
         self.mask_token_id: int = backend.token_to_id(MASK)
-        post = json.loads(backend.to_str()).get("post_processor") or {}
-        if post.get("type") == "TemplateProcessing":  # mBART's "$A </s> en_XX", written by set_languages
-            self.src_lang = post["single"][-1]["SpecialToken"]["id"]
+        if isinstance(backend.post_processor, processors.TemplateProcessing):  # mBART's "$A </s> en_XX",
+            template = json.loads(backend.post_processor.__getstate__())["single"]  # from set_languages
+            self.src_lang = template[-1]["SpecialToken"]["id"]
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> Tokenizer:
