@@ -40,3 +40,14 @@ def hf_checkpoint(tmp_path):
         model.save_pretrained(directory)
         return directory, model
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: on a busy machine, threads that wait for each other make small models
+    many times slower (measured on the CLI tests: 7 s with one thread, 40-60 s with two).
+    A module opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

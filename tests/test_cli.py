@@ -26,14 +26,7 @@ COMMANDS = ("train", "evaluate", "generate", "demo")
 FAST = ["--num-beams", "1", "--max-length", "48"]  # greedy, short: the CLI is under test, not the search
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a busy machine, threads that wait for each other make these
-    small models many times slower (measured: 7 s with one thread, 40-60 s with two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

@@ -17,12 +17,7 @@ ROOT = Path(__file__).parent.parent
 TEACHER = ROOT / "data_samples" / "summarization" / "teacher"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
