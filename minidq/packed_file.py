@@ -39,6 +39,7 @@ from .config import BartConfig
 from .errors import MinidqError
 from .freeze import FrozenQuantizer, set_frozen, stored_tensors, weight_quantizers
 from .intinfer import integer_module, replace
+from .learned import learned_parameters
 from .model import Bart
 from .packing import pack_codes, unpack_codes
 from .quant import QuantConfig, Quantizer, dequantize, quantize
@@ -92,7 +93,7 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
         raise ValueError(f"packing: {packing!r} is not 'bits' or 'trits'")
     if float_dtype not in FLOAT_DTYPES:
         raise ValueError(f"float_dtype: {float_dtype!r} is not one of {tuple(FLOAT_DTYPES)}")
-    quantizers = weight_quantizers(model)
+    quantizers, learned = weight_quantizers(model), learned_parameters(model)
     tensors: dict[str, torch.Tensor] = {}
     specs: dict[str, dict] = {}
     for name, value in stored_tensors(model).items():
@@ -100,8 +101,8 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
         q = quantizers.get(name)
         if q is None and int8_positions and "embed_positions" in name:
             q = Quantizer("symmetric", 8, per_row=True)
-        if q is None:
-            tensors[name] = value.to(FLOAT_DTYPES[float_dtype]).contiguous()  # its index entry says dtype and shape
+        if q is None:  # its index entry says dtype and shape; learned activation scales stay fp32 (exact)
+            tensors[name] = value.to(torch.float32 if name in learned else FLOAT_DTYPES[float_dtype]).contiguous()
             continue
         if value.dtype != torch.float32:
             raise ValueError(f"{name}: packing needs a float32 model (scales are stored float32), got {value.dtype}")
