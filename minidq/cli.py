@@ -184,7 +184,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
     except ValueError:
         raise ConfigError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
-    quant_config = QuantConfig.parse(args.quant)
+    quant_config = QuantConfig.parse(args.quant, weight_method=args.weight_method, act_method=args.act_method)
     teacher, tokenizer = load_model(args.teacher)
     student = make_student(teacher, encoder_layers, decoder_layers)
     quantize(student, quant_config)
@@ -352,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help="the fine-tuned teacher (HF checkpoint folder)")
     p.add_argument("--layers", default="6-6", help="student encoder-decoder layers, e.g. 6-3 (default: 6-6)")
     p.add_argument("--quant", default="2-2-8", help="W-E-A bits of the student (default: 2-2-8)")
+    p.add_argument("--weight-method", choices=("max", "lsq"), default="max",
+                   help="weight scales: max-abs / TWN (DQ-BART, default) or learned (LSQ)")
+    p.add_argument("--act-method", choices=("max", "lsq", "elastic"), default="max",
+                   help="activation scales: dynamic max-abs (DQ-BART, default), learned (LSQ), or learned "
+                        "scale and offset (elastic, TBT)")
     p.add_argument("--w-ce", type=float, default=1.0, help="weight of the task loss")
     p.add_argument("--w-logits", type=float, default=1.0, help="weight of the logits term (0 = off)")
     p.add_argument("--w-hidden", type=float, default=1.0, help="weight of the hidden-state term (0 = off)")
