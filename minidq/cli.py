@@ -438,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: all but DQ-2-2-8-6-1)")
     p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/TASK/teacher)")
     p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/TASK)")
+    p.add_argument("--variants", action="store_true", help="beyond the paper: sequence-level KD, LSQ, elastic "
+                   "and KL rows against plain DQ at 2-2-8 6-6 and 6-3 (minidq.variants), instead of the paper's rows")
+    p.add_argument("--seqkd-data", help="the teacher's outputs for the training sources (minidq seqkd); "
+                                        "default: decoded once into OUT/TASK/seqkd_train.jsonl")
     p.add_argument("--reduction", choices=("mean", "sum"), help="how distillation terms add up (default: mean)")
     p.add_argument("--seed", type=int, help="seed of the students' training (default: 0)")
     p.add_argument("--steps", type=int, help="optimizer steps per trained row")
