@@ -5,7 +5,8 @@ Layout, named `*.packed` by convention:
     <name>.scale    float32        its scale(s), one or one per row, exactly as the forward computed them
     <name>.offset   float32        the grid's minimum (asymmetric quantizers only)
     <name>          fp16 or fp32   each tensor that is not quantized: LayerNorms, biases,
-                                   final_logits_bias, positions (or int8 codes: `int8_positions`)
+                                   final_logits_bias, positions (or int8 codes: `int8_positions`);
+                                   learned activation scales and offsets (minidq.learned) always fp32
     tokenizer.json  uint8          the tokenizer file (optional; accounted apart from the model)
 and str->str metadata: format and version, the BartConfig, the QuantConfig, the decoding
 defaults, one spec per packed tensor (shape, scheme, bits, per_row, packing; a float's dtype and
