@@ -379,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help="the fine-tuned teacher (HF checkpoint folder)")
     p.add_argument("--split", default="train")
     p.add_argument("--limit", type=at_least(0), default=0, help="first N examples only (0 = all)")
-    p.add_argument("--out", required=True, help="the JSONL file to write (source = the split's, target = the teacher's)")
+    p.add_argument("--out", required=True,
+                   help="the JSONL file to write (source: the split's, target: the teacher's output)")
     p.set_defaults(func=cmd_seqkd)
 
     p = sub.add_parser("evaluate", parents=[common], help="generate on a split and print ROUGE (or BLEU) and speed")
@@ -441,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", action="store_true", help="beyond the paper: sequence-level KD, LSQ, elastic "
                    "and KL rows against plain DQ at 2-2-8 6-6 and 6-3 (minidq.variants), instead of the paper's rows")
     p.add_argument("--seqkd-data", help="the teacher's outputs for the training sources (minidq seqkd); "
-                                        "default: decoded once into OUT/TASK/seqkd_train.jsonl")
+                                        "default: decoded once into OUT/TASK/seqkd_train.<teacher hash>.jsonl")
     p.add_argument("--reduction", choices=("mean", "sum"), help="how distillation terms add up (default: mean)")
     p.add_argument("--seed", type=int, help="seed of the students' training (default: 0)")
     p.add_argument("--steps", type=int, help="optimizer steps per trained row")

@@ -43,7 +43,7 @@ from .quant import QuantConfig, quantize
 from .stats import mean_of, paired_bootstrap
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train
-from .variants import SETTINGS, VARIANTS, seqkd_examples
+from .variants import SETTINGS, VARIANTS, seqkd_examples, seqkd_path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"  # the repo's shipped data and teachers
 
@@ -94,7 +94,7 @@ class DemoConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     train_examples: int = 0        # 0 = the whole training split
     seqkd_data: str | None = None  # the teacher's outputs for the training sources (SeqKD rows);
-                                   # default: OUT/TASK/seqkd_train.jsonl, decoded by the teacher once
+                                   # default: OUT/TASK/seqkd_train.<teacher hash>.jsonl, decoded once
     valid_examples: int = 64       # validation loss at the end of each run
     test_examples: int = 200       # the first N of the scored split (0 = all)
     split: str = "test"            # the scored split: "test" for the tables, "valid" for tuning (benchmarks/)
@@ -120,8 +120,10 @@ def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, 
     quantize(student, QuantConfig.parse(row.quant, **(variant.quant if variant else {})))
     if row.method == "PTQ":
         return student
-    if variant:
-        loss_fn = task_loss if variant.distill is None else DistillLoss(teacher, replace(cfg.distill, **variant.distill))
+    if variant and variant.distill is None:  # sequence-level KD alone: the task loss on the teacher's outputs
+        loss_fn = task_loss
+    elif variant:
+        loss_fn = DistillLoss(teacher, replace(cfg.distill, **variant.distill))
     else:
         loss_fn = DistillLoss(teacher, cfg.distill) if row.method == "DQ" else task_loss
     train_cfg = TrainConfig(out_dir=str(run_dir), max_steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
@@ -176,8 +178,8 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
     decoding = dict(num_beams=cfg.num_beams, max_length=task.max_length, early_stopping=True)
     sets = {"train": train_ex, "valid": valid_ex}
     if any(VARIANTS[r.method].seqkd for r in ALL_ROWS if r.name in cfg.rows and r.method in VARIANTS):
-        sets["seqkd"] = seqkd_examples(teacher, tokenizer, train_ex, Path(cfg.seqkd_data or out / "seqkd_train.jsonl"),
-                                       cfg.max_source_length, **decoding)
+        path = Path(cfg.seqkd_data) if cfg.seqkd_data else seqkd_path(out, teacher_dir)
+        sets["seqkd"] = seqkd_examples(teacher, tokenizer, train_ex, path, cfg.max_source_length, **decoding)
     batches = {name: Batches(encode(ex, tokenizer, cfg.max_source_length, task.max_target_length).pairs,
                              cfg.batch_size, tokenizer.pad_token_id, shuffle=name != "valid", seed=cfg.seed)
                for name, ex in sets.items()}
@@ -222,12 +224,12 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
         r["pct_teacher"] = 100 * r[key] / results[0][key] if results[0][key] else 0.0
     claims = check_claims(predictions, scorer, len(test_ex), cfg.bootstrap, cfg.seed, layers)
     bands = check_bands(task, results, lead)
+    drawn_from = f" from the first {len(train_ex)} of the training split" if cfg.train_examples else ""
     caption = (f"{cfg.split.capitalize()} split, first {len(test_ex)} examples; decoding: {cfg.num_beams} beams, max_length "
                f"{task.max_length}, length_penalty 1.0, early stopping. Each trained row: {cfg.steps} steps of "
-               f"{cfg.batch_size} examples{f' from the first {len(train_ex)} of the training split' if cfg.train_examples else ''}, "
-               f"lr {cfg.lr}, distillation {cfg.distill.reduction}-reduced. Sizes are the "
-               f"packed files (2-bit codes, fp16 norms/biases/positions, tokenizer not counted); compression is "
-               f"against the teacher's fp32 model.safetensors.")
+               f"{cfg.batch_size} examples{drawn_from}, lr {cfg.lr}, distillation {cfg.distill.reduction}-reduced. "
+               f"Sizes are the packed files (2-bit codes, fp16 norms/biases/positions, tokenizer not counted); "
+               f"compression is against the teacher's fp32 model.safetensors.")
     if lead:
         caption += " Lead-30 baseline (first 30 words of the source): " + _figures_text(lead) + "."
     caption += f" This table took {time.perf_counter() - task_start:.0f} s to make."

@@ -73,9 +73,9 @@ class LSQFunction(torch.autograd.Function):
         grad_x = grad * inside
         d_scale = torch.where(inside, torch.round(v) - v, torch.where(below, float(ctx.qn), float(ctx.qp)))
         per_row = scale.dim() > 0  # (rows, 1): sum each row's share; (): sum everything
-        grad_scale_ = reduce(torch.sum, grad * d_scale, per_row) * ctx.g
+        grad_s = reduce(torch.sum, grad * d_scale, per_row) * ctx.g
         grad_offset = reduce(torch.sum, grad * ~inside, False) * ctx.g if ctx.has_offset else None
-        return grad_x, grad_scale_.reshape(scale.shape), grad_offset, None, None, None
+        return grad_x, grad_s.reshape(scale.shape), grad_offset, None, None, None
 
 
 class LSQ(nn.Module):
@@ -155,7 +155,7 @@ class Elastic(nn.Module):
         """(codes, scale, offset) with x_q = codes * scale + offset, exactly the forward's."""
         self.initialize(x)
         scale = self.scale.clamp(min=EPS)
-        return lsq_codes(x - self.offset, scale, self.qn, self.qp), scale, self.offset.detach().clone()
+        return lsq_codes(x - self.offset, scale, self.qn, self.qp), scale, self.offset.detach()
 
     def extra_repr(self) -> str:
         return f"elastic, bits={self.bits}"

@@ -13,6 +13,7 @@ steps, batch, learning rate, training examples), so its row against plain DQ's i
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,13 @@ VARIANTS = {
     "DQ+KL": Variant(distill=dict(logits_kind="kl", temperature=2.0)),
 }
 SETTINGS = (("2-2-8", "6-6"), ("2-2-8", "6-3"))  # the paper's main setting, and one where DQ falls off
+
+
+def seqkd_path(out: Path, teacher_dir: Path) -> Path:
+    """Where a demo keeps its teacher's outputs: named by a hash of the teacher's weights, so a
+    replaced teacher decodes afresh instead of reusing its predecessor's outputs."""
+    digest = hashlib.sha256((teacher_dir / "model.safetensors").read_bytes()).hexdigest()[:12]
+    return out / f"seqkd_train.{digest}.jsonl"
 
 
 def seqkd_examples(teacher, tokenizer, examples: list[Example], path: Path, max_source_length: int,
