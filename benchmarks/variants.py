@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from minidq.data import load_split, read_facts  # noqa: E402
-from minidq.demo import SAMPLES, TASKS, Scorer, check_claims, markdown  # noqa: E402
+from minidq.demo import ALL_ROWS, SAMPLES, TASKS, Scorer, check_claims, markdown  # noqa: E402
 
 
 def merge(runs: list[Path]) -> tuple[dict, dict[str, list[str]]]:
@@ -49,6 +49,8 @@ def merge(runs: list[Path]) -> tuple[dict, dict[str, list[str]]]:
                 rows.append(r)
                 predictions[name] = [line[name] for line in lines]
         predictions.setdefault("teacher", [line["teacher"] for line in lines])
+    order = [r.name for r in ALL_ROWS]  # the demo's row order, whatever order the runs came in
+    rows[1:] = sorted(rows[1:], key=lambda r: order.index(f"{r['method']}-{r['quant']}-{r['layers']}"))
     return {**first, "rows": rows}, predictions
 
 
