@@ -255,7 +255,8 @@ class QuantConfig:
                                    # depends on the batch and cache) or "token" (one per row: per token for
                                    # linear inputs, per token and head for Q/K/V, per query for probabilities)
     weight_method: str = "max"     # weight/embedding scales: "max" (DQ-BART: max-abs, TWN at 2 bits, mean|w|
-                                   # at 1) or "lsq" (learned step size, minidq.learned; 2 bits and up)
+                                   # at 1) or "lsq" (learned step size, minidq.learned; 2 bits and up; at 2 bits
+                                   # a learned ternary grid, `ternary` unused)
     act_method: str = "max"        # activation scales: "max" (dynamic, DQ-BART), "lsq" (learned step) or
                                    # "elastic" (TBT: learned scale and offset); learned ones are per tensor
 
