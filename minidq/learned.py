@@ -5,23 +5,25 @@ the tensor (or TWN's mean). One outlier then stretches the grid for every other 
 scale never learns what the loss would prefer. Here the scale is a parameter trained with the
 task and distillation losses, as the weights are:
 
-    LSQ      x_q = s * clamp(round(x / s), -Qp, Qp)                   learned step size s
+    LSQ      x_q = s * clamp(round(x / s), Qn, Qp)                    learned step size s
     elastic  x_q = a * clamp(round((x - b) / a), Qn, Qp) + b          learned scale a and offset b
 
-with Qp = 2^(b-1) - 1 (the symmetric grid of minidq.quant, so LSQ codes pack and multiply like
-max-abs ones; at 2 bits that is the ternary grid -1, 0, +1) and, for elastic activations,
-Qn = -2^(b-1) (all 2^b codes: the offset already places the grid, TBT's signed range).
+with Qp = 2^(bits-1) - 1 and, for LSQ, Qn = -Qp (the symmetric grid of minidq.quant, so LSQ codes
+pack and multiply like max-abs ones; at 2 bits that is the ternary grid -1, 0, +1); for elastic
+activations Qn = -2^(bits-1) (all 2^bits codes: the offset already places the grid, TBT's range).
 Whatever lies beyond the grid is clipped: the scale trades clipping error against rounding error.
 
-The gradients, as LSQ derives them (rounding passed straight through, v = x / s):
+The gradients, as LSQ derives them (rounding passed straight through; v = x / s, or (x - b) / a):
 
     dx_q/dx = 1 inside the grid's range, 0 outside (the clamp is flat there)
-    dx_q/ds = round(v) - v inside, -Qn or Qp below or above it
+    dx_q/ds = round(v) - v inside, Qn below the range, Qp above it (the clipped code)
     dx_q/db = 0 inside (x_q follows x), 1 outside (the clipped value moves with b)
 
 and the scale's gradient is multiplied by g = 1/sqrt(numel * Qp), numel the elements that share
-the scale: a sum over a million activations would otherwise move one number a million times
-harder than it moves each weight. The same g scales the offset's gradient.
+the scale: its gradient sums over all of them, and g keeps the size of its updates, relative to
+its value, in line with the weights' (LSQ's argument). The same g scales the offset's gradient.
+Under AdamW (minidq.train), which divides each update by the gradient's own running size, g
+cancels out except where gradients come near Adam's eps (1e-8), where it slows the scale down.
 
 A scale of 0 is a quantizer that has seen no data yet: the first tensor it meets sets it,
 LSQ's rule s = 2 mean|x| / sqrt(Qp), and for elastic the grid that spans the first batch's
