@@ -1,5 +1,5 @@
 """`python -m minidq <command>` (or `minidq <command>`): train, distill, evaluate, generate, export, info,
-tokenizer, demo.
+tokenizer, seqkd, demo.
 
 Each command is a small function over the package's public API. One error path: a mistake in
 the arguments, a bad file or a diverged run prints one line, `minidq: error: ...` naming the
@@ -18,7 +18,7 @@ from dataclasses import replace
 import torch
 
 from .config import BartConfig, ConfigError
-from .data import Batches, DataError, encode, load_split, read_facts
+from .data import Batches, DataError, encode, load_split, read_facts, read_jsonl
 from .errors import MinidqError
 from .evaluate import evaluate
 from .metrics import content
@@ -79,6 +79,8 @@ def generation_kwargs(args: argparse.Namespace) -> dict:
 
 
 def read(args: argparse.Namespace, split: str):
+    if split == "train" and getattr(args, "seqkd_data", None):  # sequence-level KD: the teacher's outputs
+        return read_jsonl(args.seqkd_data, skip_bad=args.skip_bad_lines)
     return load_split(args.data, split, source_field=args.source_field, target_field=args.target_field,
                       skip_bad=args.skip_bad_lines)
 
@@ -182,7 +184,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
     except ValueError:
         raise ConfigError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
-    quant_config = QuantConfig.parse(args.quant)
+    quant_config = QuantConfig.parse(args.quant, weight_method=args.weight_method, act_method=args.act_method)
     teacher, tokenizer = load_model(args.teacher)
     student = make_student(teacher, encoder_layers, decoder_layers)
     quantize(student, quant_config)
@@ -196,6 +198,18 @@ def cmd_distill(args: argparse.Namespace) -> None:
     packed = Path(args.out) / "student.packed"
     save_packed(student.cpu(), packed, tokenizer)
     print(json.dumps({"out": args.out, "packed": str(packed), "bytes": packed.stat().st_size, **figures}))
+
+
+def cmd_seqkd(args: argparse.Namespace) -> None:
+    """Sequence-level KD data: the teacher's beam outputs for a split's sources (minidq.seqkd)."""
+    from .seqkd import teacher_outputs, write_jsonl
+
+    teacher, tokenizer = load_model(args.teacher)
+    examples = read(args, args.split)[: args.limit or None]
+    distilled = teacher_outputs(teacher, tokenizer, examples, args.batch_size, args.max_source_length,
+                                **generation_kwargs(args))
+    write_jsonl(args.out, distilled)
+    print(f"wrote {args.out}: the teacher's outputs for {len(distilled)} {args.split} sources")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -338,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help="the fine-tuned teacher (HF checkpoint folder)")
     p.add_argument("--layers", default="6-6", help="student encoder-decoder layers, e.g. 6-3 (default: 6-6)")
     p.add_argument("--quant", default="2-2-8", help="W-E-A bits of the student (default: 2-2-8)")
+    p.add_argument("--weight-method", choices=("max", "lsq"), default="max",
+                   help="weight scales: max-abs / TWN (DQ-BART, default) or learned (LSQ)")
+    p.add_argument("--act-method", choices=("max", "lsq", "elastic"), default="max",
+                   help="activation scales: dynamic max-abs (DQ-BART, default), learned (LSQ), or learned "
+                        "scale and offset (elastic, TBT)")
     p.add_argument("--w-ce", type=float, default=1.0, help="weight of the task loss")
     p.add_argument("--w-logits", type=float, default=1.0, help="weight of the logits term (0 = off)")
     p.add_argument("--w-hidden", type=float, default=1.0, help="weight of the hidden-state term (0 = off)")
@@ -346,10 +365,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=2.0, help="for --logits-loss kl")
     p.add_argument("--reduction", choices=("mean", "sum"), default="mean",
                    help="distillation terms averaged over layers (default) or summed as in the authors' code")
+    p.add_argument("--seqkd-data", help="sequence-level KD: train on this JSONL of the teacher's outputs "
+                                        "(minidq seqkd) instead of the train split; valid stays as it is")
     p.add_argument("--weighted", action="store_true",
                    help="the authors' --weighted preset: summed terms, logits 0.8, hidden and attention 3 "
                         "(overrides --w-* and --reduction)")
     p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("seqkd", parents=[common],
+                       help="sequence-level KD data: write the teacher's beam outputs for a split's sources as JSONL")
+    add_data_args(p)
+    add_generation_args(p)
+    p.add_argument("--teacher", required=True, help="the fine-tuned teacher (HF checkpoint folder)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--limit", type=at_least(0), default=0, help="first N examples only (0 = all)")
+    p.add_argument("--out", required=True,
+                   help="the JSONL file to write (source: the split's, target: the teacher's output)")
+    p.set_defaults(func=cmd_seqkd)
 
     p = sub.add_parser("evaluate", parents=[common], help="generate on a split and print ROUGE (or BLEU) and speed")
     add_data_args(p)
@@ -407,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: all but DQ-2-2-8-6-1)")
     p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/TASK/teacher)")
     p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/TASK)")
+    p.add_argument("--variants", action="store_true", help="beyond the paper: sequence-level KD, LSQ, elastic "
+                   "and KL rows against plain DQ at 2-2-8 6-6 and 6-3 (minidq.variants), instead of the paper's rows")
+    p.add_argument("--seqkd-data", help="the teacher's outputs for the training sources (minidq seqkd); "
+                                        "default: decoded once into OUT/TASK/seqkd_train.<teacher hash>.jsonl")
     p.add_argument("--reduction", choices=("mean", "sum"), help="how distillation terms add up (default: mean)")
     p.add_argument("--seed", type=int, help="seed of the students' training (default: 0)")
     p.add_argument("--steps", type=int, help="optimizer steps per trained row")

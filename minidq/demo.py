@@ -18,6 +18,9 @@ it). The paper's claims are checked with paired bootstrap intervals (minidq.stat
 bands that make a task worth running (a teacher that is good but not perfect, QAT clearly below
 it) are printed as holding or not.
 
+`--variants` runs, instead, the rows beyond the paper (minidq.variants: sequence-level KD, learned
+quantizer scales, a KL logits term), each against plain DQ at 2-2-8 6-6 and 6-3 on the same budget.
+
 Writes, per task, results.md, results.json and a plot into OUT/TASK/, and all tables into OUT/results.md.
 """
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -40,6 +43,7 @@ from .quant import QuantConfig, quantize
 from .stats import mean_of, paired_bootstrap
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train
+from .variants import SETTINGS, VARIANTS, seqkd_examples, seqkd_path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"  # the repo's shipped data and teachers
 
@@ -58,6 +62,9 @@ class Row:
 ROWS = [Row("PTQ", "2-2-8", "6-6"), Row("QAT", "2-2-8", "6-6"), Row("DQ", "8-8-8", "6-6"),
         Row("DQ", "2-2-8", "6-6"), Row("DQ", "2-2-8", "6-3"), Row("DQ", "2-2-8", "6-1")]
 DEFAULT_ROWS = tuple(r.name for r in ROWS[:5])
+# `--variants`: plain DQ and each variant, at each setting (minidq.variants)
+VARIANT_ROWS = [Row(method, quant, layers) for quant, layers in SETTINGS for method in ("DQ", *VARIANTS)]
+ALL_ROWS = ROWS + [r for r in VARIANT_ROWS if r not in ROWS]
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class DemoConfig:
     warmup_steps: int = 10
     distill: DistillConfig = field(default_factory=DistillConfig)
     train_examples: int = 0        # 0 = the whole training split
+    seqkd_data: str | None = None  # the teacher's outputs for the training sources (SeqKD rows);
+                                   # default: OUT/TASK/seqkd_train.<teacher hash>.jsonl, decoded once
     valid_examples: int = 64       # validation loss at the end of each run
     test_examples: int = 200       # the first N of the scored split (0 = all)
     split: str = "test"            # the scored split: "test" for the tables, "valid" for tuning (benchmarks/)
@@ -107,14 +116,21 @@ def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, 
     """The student of one row, quantized and (unless PTQ) trained."""
     encoder_layers, decoder_layers = (int(n) for n in row.layers.split("-"))
     student = make_student(teacher, encoder_layers, decoder_layers)
-    quantize(student, QuantConfig.parse(row.quant))
+    variant = VARIANTS.get(row.method)
+    quantize(student, QuantConfig.parse(row.quant, **(variant.quant if variant else {})))
     if row.method == "PTQ":
         return student
-    loss_fn = DistillLoss(teacher, cfg.distill) if row.method == "DQ" else task_loss
+    if variant and variant.distill is None:  # sequence-level KD alone: the task loss on the teacher's outputs
+        loss_fn = task_loss
+    elif variant:
+        loss_fn = DistillLoss(teacher, replace(cfg.distill, **variant.distill))
+    else:
+        loss_fn = DistillLoss(teacher, cfg.distill) if row.method == "DQ" else task_loss
     train_cfg = TrainConfig(out_dir=str(run_dir), max_steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                             warmup_steps=cfg.warmup_steps, eval_every=cfg.steps, eval_examples=0,
                             log_every=max(1, cfg.steps // 30), seed=cfg.seed, device=cfg.device)
-    train(student, tokenizer, batches["train"], batches["valid"], valid, train_cfg, loss_fn=loss_fn, overwrite=True)
+    train_batches = batches["seqkd"] if variant and variant.seqkd else batches["train"]
+    train(student, tokenizer, train_batches, batches["valid"], valid, train_cfg, loss_fn=loss_fn, overwrite=True)
     return student
 
 
@@ -158,12 +174,17 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
     splits = {s: load_split(data_dir, s) for s in ("train", "valid", "test")}
     valid_ex = splits["valid"][: cfg.valid_examples]
     test_ex = splits[cfg.split][: cfg.test_examples or None]
+    train_ex = splits["train"][: cfg.train_examples or None]
+    decoding = dict(num_beams=cfg.num_beams, max_length=task.max_length, early_stopping=True)
+    sets = {"train": train_ex, "valid": valid_ex}
+    if any(VARIANTS[r.method].seqkd for r in ALL_ROWS if r.name in cfg.rows and r.method in VARIANTS):
+        path = Path(cfg.seqkd_data) if cfg.seqkd_data else seqkd_path(out, teacher_dir)
+        sets["seqkd"] = seqkd_examples(teacher, tokenizer, train_ex, path, cfg.max_source_length, **decoding)
     batches = {name: Batches(encode(ex, tokenizer, cfg.max_source_length, task.max_target_length).pairs,
-                             cfg.batch_size, tokenizer.pad_token_id, shuffle=name == "train", seed=cfg.seed)
-               for name, ex in (("train", splits["train"][: cfg.train_examples or None]), ("valid", valid_ex))}
+                             cfg.batch_size, tokenizer.pad_token_id, shuffle=name != "valid", seed=cfg.seed)
+               for name, ex in sets.items()}
     scorer = Scorer(task, [ex.source for ex in test_ex], [ex.target for ex in test_ex],
                     read_facts(data_dir / f"{cfg.split}.jsonl", len(test_ex)))
-    decoding = dict(num_beams=cfg.num_beams, max_length=task.max_length, early_stopping=True)
     teacher_bytes = (teacher_dir / "model.safetensors").stat().st_size
     print(f"\n== {task.name}: teacher {teacher_dir} ({teacher_bytes / 2**20:.2f} MiB fp32); "
           f"scored: {len(test_ex)} {cfg.split} examples")
@@ -183,7 +204,7 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
                 **figures, "train_s": 0.0}]
     predictions = {"teacher": preds}
     print(_line(results[0]))
-    for row in ROWS:
+    for row in ALL_ROWS:
         if row.name not in cfg.rows:
             continue
         start = time.perf_counter()
@@ -203,11 +224,12 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
         r["pct_teacher"] = 100 * r[key] / results[0][key] if results[0][key] else 0.0
     claims = check_claims(predictions, scorer, len(test_ex), cfg.bootstrap, cfg.seed, layers)
     bands = check_bands(task, results, lead)
+    drawn_from = f" from the first {len(train_ex)} of the training split" if cfg.train_examples else ""
     caption = (f"{cfg.split.capitalize()} split, first {len(test_ex)} examples; decoding: {cfg.num_beams} beams, max_length "
                f"{task.max_length}, length_penalty 1.0, early stopping. Each trained row: {cfg.steps} steps of "
-               f"{cfg.batch_size} examples, lr {cfg.lr}, distillation {cfg.distill.reduction}-reduced. Sizes are the "
-               f"packed files (2-bit codes, fp16 norms/biases/positions, tokenizer not counted); compression is "
-               f"against the teacher's fp32 model.safetensors.")
+               f"{cfg.batch_size} examples{drawn_from}, lr {cfg.lr}, distillation {cfg.distill.reduction}-reduced. "
+               f"Sizes are the packed files (2-bit codes, fp16 norms/biases/positions, tokenizer not counted); "
+               f"compression is against the teacher's fp32 model.safetensors.")
     if lead:
         caption += " Lead-30 baseline (first 30 words of the source): " + _figures_text(lead) + "."
     caption += f" This table took {time.perf_counter() - task_start:.0f} s to make."
@@ -240,7 +262,8 @@ def check_claims(predictions: dict[str, list[str]], scorer: Scorer, n: int, resa
         ("distillation + quantization beats quantization alone (2-2-8)", "DQ-2-2-8-" + layers,
          "QAT-2-2-8-" + layers, "better"),
         ("fewer decoder layers cost quality", fewer, "DQ-2-2-8-" + layers, "worse"),
-    ]
+    ] + [(f"{r.method} beats plain DQ ({r.quant} {r.layers})", r.name, f"DQ-{r.quant}-{r.layers}", "better")
+         for r in VARIANT_ROWS if r.method in VARIANTS]
     claims = []
     for text, a, b, kind in comparisons:
         if a not in score or b not in score:
@@ -343,9 +366,9 @@ def _line(r: dict) -> str:
 
 
 def run(cfg: DemoConfig) -> list[dict]:
-    unknown = set(cfg.rows) - {r.name for r in ROWS}
+    unknown = set(cfg.rows) - {r.name for r in ALL_ROWS}
     if unknown:
-        raise ValueError(f"unknown row(s) {', '.join(sorted(unknown))}; choose from {', '.join(r.name for r in ROWS)}")
+        raise ValueError(f"unknown row(s) {', '.join(sorted(unknown))}; choose from {', '.join(r.name for r in ALL_ROWS)}")
     bad = set(cfg.tasks) - set(TASKS)
     if bad:
         raise ValueError(f"unknown task(s) {', '.join(sorted(bad))}; choose from {', '.join(TASKS)}")
@@ -367,7 +390,10 @@ def main(args) -> None:
         cfg.tasks = (args.task,)
     if args.reduction:
         cfg.distill = DistillConfig(reduction=args.reduction)
-    for name in ("teacher", "data", "steps", "test_examples", "device", "seed"):
+    for name in ("teacher", "data", "steps", "test_examples", "device", "seed", "seqkd_data"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
+    if args.variants:  # every row trains on the same first steps x batch examples, which the teacher decodes once
+        cfg.train_examples = cfg.steps * cfg.batch_size
+        cfg.rows = tuple(args.rows.split(",")) if args.rows else tuple(r.name for r in VARIANT_ROWS)
     run(cfg)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .learned import LSQ
 from .model import Bart
 from .quant import Quantizer, dequantize
 
@@ -40,7 +41,7 @@ class FrozenQuantizer(nn.Module):
 def weight_quantizers(model: nn.Module) -> dict[str, nn.Module]:
     """'<module>.weight' -> its (possibly frozen) weight quantizer; the tied embedding once."""
     return {f"{name}.weight": m.weight_quant for name, m in model.named_modules()
-            if isinstance(getattr(m, "weight_quant", None), (Quantizer, FrozenQuantizer))}
+            if isinstance(getattr(m, "weight_quant", None), (Quantizer, LSQ, FrozenQuantizer))}
 
 
 def set_frozen(module: nn.Module, weight: torch.Tensor, quantizer: FrozenQuantizer) -> None:
@@ -55,7 +56,7 @@ def freeze(model: Bart) -> Bart:
 
     For inference: the latent fp32 weights are dropped, so a frozen model cannot train further."""
     for name, q in weight_quantizers(model).items():
-        if isinstance(q, Quantizer):
+        if not isinstance(q, FrozenQuantizer):
             module = model.get_submodule(name.removesuffix(".weight"))
             codes = tuple(t.detach() for t in q.codes(module.weight))
             # dequantize(*codes) is what q(module.weight) returns, bit for bit, at half the cost
@@ -64,5 +65,7 @@ def freeze(model: Bart) -> Bart:
 
 
 def stored_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Every parameter and buffer, once: the tied embedding appears as `shared.weight` only."""
-    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    """Every parameter and buffer, once: the tied embedding appears as `shared.weight` only. A
+    weight quantizer's learned step (LSQ) is not one of them: it is stored as that weight's scale."""
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    return {k: v for k, v in tensors.items() if ".weight_quant." not in k}

@@ -44,9 +44,12 @@ def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def int_linear(x: torch.Tensor, input_quant: Quantizer, codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """x (..., K) float -> (..., N) float: x's int8 codes (the very codes the fake forward
     computes) times the weight codes (N, K) in int32, then the scales as the fake forward applies them."""
-    x_codes, x_scale = input_quant.codes(x)                          # (..., K) int8; (..., 1) or ()
+    x_codes, x_scale, *x_offset = input_quant.codes(x)               # (..., K) int8; (..., 1) or ()
     acc = int_matmul(x_codes.reshape(-1, x.shape[-1]), codes)        # (M, N) int32
-    return rescale(acc.view(*x.shape[:-1], -1), x_scale, scale)      # (..., N)
+    y = rescale(acc.view(*x.shape[:-1], -1), x_scale, scale)         # (..., N)
+    if x_offset:  # elastic input x ~ cx * sx + b: b times each weight row's sum, (N,)
+        y = y + x_offset[0] * dequantize(codes.sum(-1, dtype=torch.int32), scale.reshape(-1) if scale.dim() else scale)
+    return y
 
 
 class IntLinear(nn.Module):

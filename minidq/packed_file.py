@@ -5,7 +5,8 @@ Layout, named `*.packed` by convention:
     <name>.scale    float32        its scale(s), one or one per row, exactly as the forward computed them
     <name>.offset   float32        the grid's minimum (asymmetric quantizers only)
     <name>          fp16 or fp32   each tensor that is not quantized: LayerNorms, biases,
-                                   final_logits_bias, positions (or int8 codes: `int8_positions`)
+                                   final_logits_bias, positions (or int8 codes: `int8_positions`);
+                                   learned activation scales and offsets (minidq.learned) always fp32
     tokenizer.json  uint8          the tokenizer file (optional; accounted apart from the model)
 and str->str metadata: format and version, the BartConfig, the QuantConfig, the decoding
 defaults, one spec per packed tensor (shape, scheme, bits, per_row, packing; a float's dtype and
@@ -39,6 +40,7 @@ from .config import BartConfig
 from .errors import MinidqError
 from .freeze import FrozenQuantizer, set_frozen, stored_tensors, weight_quantizers
 from .intinfer import integer_module, replace
+from .learned import learned_parameters
 from .model import Bart
 from .packing import pack_codes, unpack_codes
 from .quant import QuantConfig, Quantizer, dequantize, quantize
@@ -92,7 +94,7 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
         raise ValueError(f"packing: {packing!r} is not 'bits' or 'trits'")
     if float_dtype not in FLOAT_DTYPES:
         raise ValueError(f"float_dtype: {float_dtype!r} is not one of {tuple(FLOAT_DTYPES)}")
-    quantizers = weight_quantizers(model)
+    quantizers, learned = weight_quantizers(model), learned_parameters(model)
     tensors: dict[str, torch.Tensor] = {}
     specs: dict[str, dict] = {}
     for name, value in stored_tensors(model).items():
@@ -100,8 +102,8 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
         q = quantizers.get(name)
         if q is None and int8_positions and "embed_positions" in name:
             q = Quantizer("symmetric", 8, per_row=True)
-        if q is None:
-            tensors[name] = value.to(FLOAT_DTYPES[float_dtype]).contiguous()  # its index entry says dtype and shape
+        if q is None:  # its index entry says dtype and shape; learned activation scales stay fp32 (exact)
+            tensors[name] = value.to(torch.float32 if name in learned else FLOAT_DTYPES[float_dtype]).contiguous()
             continue
         if value.dtype != torch.float32:
             raise ValueError(f"{name}: packing needs a float32 model (scales are stored float32), got {value.dtype}")

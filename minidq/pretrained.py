@@ -89,9 +89,17 @@ def load_pretrained(path: str | Path) -> Bart:
     state = hf_to_minidq(read_state_dict(directory))
     # Old checkpoints may lack final_logits_bias; HF treats it as zeros, so do we.
     state.setdefault("final_logits_bias", torch.zeros(1, config.vocab_size))
+    if (directory / "quant_config.json").is_file():  # a quantization-aware-trained checkpoint
+        from .quant import QuantConfig, quantize
+        file = directory / "quant_config.json"
+        try:
+            quant_config = QuantConfig(**read_json_object(file))
+        except (TypeError, ValueError) as e:  # unknown keys; bits out of range (a ConfigError)
+            raise CheckpointError(f"{file}: {e}") from None
+        quantize(model, quant_config)  # first: learned quantizer scales (minidq.learned) are tensors to load
 
-    expected = {k: v for k, v in model.state_dict().items()
-                if k not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")}
+    expected = {k: v for k, v in model.state_dict().items()  # the tied embedding's aliases are not saved
+                if not k.startswith(("encoder.embed_tokens.", "decoder.embed_tokens."))}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
@@ -104,14 +112,6 @@ def load_pretrained(path: str | Path) -> Bart:
 
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     model.generation_config = read_generation_config(directory)
-    if (directory / "quant_config.json").is_file():  # a quantization-aware-trained checkpoint
-        from .quant import QuantConfig, quantize
-        file = directory / "quant_config.json"
-        try:
-            quant_config = QuantConfig(**read_json_object(file))
-        except (TypeError, ValueError) as e:  # unknown keys; bits out of range (a ConfigError)
-            raise CheckpointError(f"{file}: {e}") from None
-        quantize(model, quant_config)
     return model.eval()
 
 
@@ -144,7 +144,7 @@ def save_pretrained(model: Bart, path: str | Path) -> None:
     model.config.save_pretrained(directory)
     state = {("model." + k if k != "final_logits_bias" else k): v.detach().contiguous().clone()
              for k, v in model.state_dict().items()
-             if k not in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")}
+             if not k.startswith(("encoder.embed_tokens.", "decoder.embed_tokens."))}  # the tied embedding's aliases
     atomic_write(directory / "model.safetensors", lambda f: save_file(state, f, metadata={"format": "pt"}))
     # Each optional file is written or removed: one left by an earlier save into the same folder
     # (a QAT checkpoint, then an fp32 one) would otherwise be read back as this model's.

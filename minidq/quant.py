@@ -17,6 +17,9 @@ codes, backward = STE):
 
 Like DQ-BART's code (inherited from TernaryBERT), each first clamps its input to
 [-clip, clip] (2.5 there), and the STE zeroes the gradient outside that range.
+
+Scales that the loss learns instead of reading them off the data (LSQ; TBT's elastic activation
+quantizer, with an offset) are in minidq.learned, chosen by QuantConfig.weight_method / act_method.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from .model import Attention, Bart
 
 ALLOWED_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 32)  # codes fit in one byte; 32 = full precision (off)
 ACT_SCALES = ("tensor", "token")
+WEIGHT_METHODS = ("max", "lsq")
+ACT_METHODS = ("max", "lsq", "elastic")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,9 +152,16 @@ class FakeQuant(torch.autograd.Function):
 
 def integer_form(input_quant: nn.Module, weight_quant: nn.Module) -> bool:
     """Whether x_q @ w_q^T factors into (integer codes @ integer codes) * scales: the input on a
-    symmetric grid, the weight on any grid without an offset (all but asymmetric)."""
-    return getattr(input_quant, "scheme", None) == "symmetric" and \
+    symmetric grid (or elastic: codes * scale + one offset, whose product with w_q is the offset
+    times w_q's row sums), the weight on any grid without an offset (all but asymmetric)."""
+    return getattr(input_quant, "scheme", None) in ("symmetric", "elastic") and \
         getattr(weight_quant, "scheme", "asymmetric") != "asymmetric"
+
+
+def learned(*quantizers: nn.Module) -> bool:
+    """Whether any of these quantizers trains its scale (minidq.learned): its gradient must then
+    flow through autograd, not through QuantMatmul's fixed-scale backward."""
+    return any(getattr(q, "learned", False) for q in quantizers)
 
 
 def rescale(acc: torch.Tensor, x_scale: torch.Tensor, w_scale: torch.Tensor) -> torch.Tensor:
@@ -192,7 +204,7 @@ class QuantMatmul(torch.autograd.Function):
 def quant_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                  input_quant: nn.Module, weight_quant: nn.Module) -> torch.Tensor:
     """y = q(x) @ q(w)^T + b: in integer form where it has one, plain fake quantization otherwise."""
-    if integer_form(input_quant, weight_quant):
+    if integer_form(input_quant, weight_quant) and not learned(input_quant, weight_quant):
         y = QuantMatmul.apply(x, weight, input_quant, weight_quant)
         return y if bias is None else y + bias
     return F.linear(input_quant(x), weight_quant(weight), bias)
@@ -242,6 +254,11 @@ class QuantConfig:
     act_scale: str = "tensor"      # activation scales: "tensor" (DQ-BART: one per tensor, so an answer
                                    # depends on the batch and cache) or "token" (one per row: per token for
                                    # linear inputs, per token and head for Q/K/V, per query for probabilities)
+    weight_method: str = "max"     # weight/embedding scales: "max" (DQ-BART: max-abs, TWN at 2 bits, mean|w|
+                                   # at 1) or "lsq" (learned step size, minidq.learned; 2 bits and up; at 2 bits
+                                   # a learned ternary grid, `ternary` unused)
+    act_method: str = "max"        # activation scales: "max" (dynamic, DQ-BART), "lsq" (learned step) or
+                                   # "elastic" (TBT: learned scale and offset); learned ones are per tensor
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "embedding_bits", "activation_bits"):
@@ -254,6 +271,15 @@ class QuantConfig:
             raise ConfigError(f"clip_val: {self.clip_val!r} must be positive (or None for no clamp)")
         if self.act_scale not in ACT_SCALES:
             raise ConfigError(f"act_scale: {self.act_scale!r} is not one of {ACT_SCALES}")
+        if self.weight_method not in WEIGHT_METHODS:
+            raise ConfigError(f"weight_method: {self.weight_method!r} is not one of {WEIGHT_METHODS}")
+        if self.act_method not in ACT_METHODS:
+            raise ConfigError(f"act_method: {self.act_method!r} is not one of {ACT_METHODS}")
+        if self.weight_method == "lsq" and 1 in (self.weight_bits, self.embedding_bits):
+            raise ConfigError("weight_method: 'lsq' needs at least 2 bits (a symmetric grid); 1 bit is binary")
+        if self.act_method != "max" and self.act_scale != "tensor":
+            raise ConfigError(f"act_scale: {self.act_scale!r} is for dynamic scales; a learned "
+                              f"({self.act_method}) scale is one per tensor, fixed at inference")
 
     @classmethod
     def parse(cls, text: str, **options) -> "QuantConfig":
@@ -274,10 +300,16 @@ class QuantConfig:
     def __str__(self) -> str:
         return f"{self.weight_bits}-{self.embedding_bits}-{self.activation_bits}"
 
-    def weight_quantizer(self, bits: int, per_row: bool) -> nn.Module:
-        """Binary at 1 bit, TWN at 2 (unless ternary=False), symmetric max-abs otherwise; 32: none."""
+    def weight_quantizer(self, bits: int, per_row: bool, weight: torch.Tensor | None = None) -> nn.Module:
+        """Binary at 1 bit, TWN at 2 (unless ternary=False), symmetric max-abs otherwise; 32: none.
+        weight_method="lsq": a learned step, one per tensor or per row of `weight` (on its device)."""
         if bits == 32:
             return nn.Identity()
+        if self.weight_method == "lsq":
+            from .learned import LSQ  # minidq.learned builds on this module
+
+            return LSQ(bits, per_row, rows=len(weight) if per_row else 1,
+                       device=weight.device if weight is not None else None)
         scheme = "binary" if bits == 1 else "ternary" if bits == 2 and self.ternary else "symmetric"
         return Quantizer(scheme, bits, per_row, self.clip_val)
 
@@ -286,6 +318,10 @@ class QuantConfig:
         DQ-BART. clip_scale widens the clamp; None: no clamp."""
         if self.activation_bits == 32:
             return nn.Identity()
+        if self.act_method != "max":  # learned: the scale is the clip
+            from .learned import LSQ, Elastic
+
+            return LSQ(self.activation_bits) if self.act_method == "lsq" else Elastic(self.activation_bits)
         clip = None if self.clip_val is None or clip_scale is None else self.clip_val * clip_scale
         return Quantizer("symmetric", self.activation_bits, per_row=self.act_scale == "token", clip=clip)
 
@@ -373,7 +409,8 @@ def quantize(model: Bart, cfg: QuantConfig | str) -> Bart:
         for name, child in list(module.named_children()):
             if isinstance(child, nn.Linear):
                 setattr(module, name, QuantLinear.from_linear(
-                    child, cfg.weight_quantizer(cfg.weight_bits, cfg.weight_per_row), cfg.activation_quantizer()))
+                    child, cfg.weight_quantizer(cfg.weight_bits, cfg.weight_per_row, child.weight),
+                    cfg.activation_quantizer()))
         if isinstance(module, Attention):
             # DQ-BART quantizes the query after multiplying it by head_dim^-0.5; our slot sees it
             # before, so the clamp widens by 1/scaling to cut at the same values.
@@ -383,8 +420,9 @@ def quantize(model: Bart, cfg: QuantConfig | str) -> Bart:
             # Probabilities lie in [0, 1]: a symmetric grid leaves its negative half unused (one bit
             # wasted; an unsigned grid would be twice as fine). We follow DQ-BART's code here.
             module.probs_act = cfg.activation_quantizer()
-    shared = QuantEmbedding.from_embedding(model.shared, cfg.weight_quantizer(cfg.embedding_bits, cfg.embedding_per_row),
-                                           cfg.activation_quantizer(clip_scale=None))
+    shared = QuantEmbedding.from_embedding(
+        model.shared, cfg.weight_quantizer(cfg.embedding_bits, cfg.embedding_per_row, model.shared.weight),
+        cfg.activation_quantizer(clip_scale=None))
     model.shared = model.encoder.embed_tokens = model.decoder.embed_tokens = shared  # still one tied module
     model.quant_config = cfg
-    return model
+    return model.to(model.shared.weight.device)  # learned activation scales join the model's device

@@ -42,6 +42,7 @@ from .config import ConfigError
 from .data import Batches, Example
 from .errors import MinidqError
 from .evaluate import evaluate
+from .learned import learned_parameters
 from .model import Bart
 
 LossFn = Callable[[Bart, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
@@ -119,11 +120,12 @@ def task_loss(model: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
 
 
 def make_optimizer(model: Bart, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; biases and LayerNorm gains are left out of weight decay (shrinking them only hurts)."""
-    decay, no_decay = [], []
+    """AdamW; biases, LayerNorm gains and learned quantizer scales are left out of weight decay
+    (shrinking them only hurts)."""
+    decay, no_decay, learned = [], [], learned_parameters(model)
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if name.endswith("bias") or "norm" in name else decay).append(p)
+            (no_decay if name.endswith("bias") or "norm" in name or name in learned else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr)
 

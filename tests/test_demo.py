@@ -48,3 +48,22 @@ def test_translation_and_qa_tables(tmp_path):
 def test_bad_rows_and_tasks_are_one_line(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path), "--rows", "DQ-3-3-8-6-6"]) == 2  # a bad input: exit 2
     assert "unknown row(s) DQ-3-3-8-6-6" in capsys.readouterr().err
+
+
+def test_quick_variants_compare_each_with_plain_dq(tmp_path):
+    """`demo --variants`: the teacher decodes the training sources once (sequence-level KD data),
+    and every variant row gets a claim against plain DQ at its own bits and layers."""
+    from minidq.demo import VARIANT_ROWS
+    from minidq.variants import VARIANTS
+
+    rows = [r for r in VARIANT_ROWS if r.layers == "6-3"]
+    assert main(["demo", "--quick", "--variants", "--task", "summarization", "--out", str(tmp_path),
+                 "--rows", ",".join(r.name for r in rows)]) == 0
+    results = json.loads((tmp_path / "summarization" / "results.json").read_text())
+    assert [r["method"] for r in results["rows"]] == ["teacher", "DQ", *VARIANTS]
+    (path,) = (tmp_path / "summarization").glob("seqkd_train.*.jsonl")  # named by the teacher's hash
+    seqkd = [json.loads(line) for line in path.open()]
+    assert len(seqkd) == results["config"]["train_examples"] == 2 * 4  # steps x batch of the quick run
+    variant_claims = [c for c in results["claims"] if c["b"] == "DQ-2-2-8-6-3" and c["a"] != "DQ-2-2-8-6-6"]
+    assert {c["a"] for c in variant_claims} == {r.name for r in rows if r.method != "DQ"}
+    assert all(c["low"] <= c["diff"] <= c["high"] for c in variant_claims)
