@@ -170,7 +170,8 @@ class DistillLoss:
         cfg = self.cfg
         wanted = dict(output_hidden_states=cfg.hidden > 0, output_attentions=cfg.attention > 0)
         out: Seq2SeqLMOutput = student(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], **wanted)
-        terms = {"ce": out.loss}
+        # the task loss: a mean over this batch's target tokens (under torchrun, the global batch's)
+        terms = {"ce": out.loss * distributed.rank_weight((batch["labels"] != -100).sum())}
         if cfg.logits > 0 or cfg.hidden > 0 or cfg.attention > 0:
             if self.teacher.shared.weight.device != out.logits.device:
                 self.teacher.to(out.logits.device)
