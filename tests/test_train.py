@@ -337,8 +337,9 @@ def test_bf16_autocast_trains_a_quantized_model_on_the_cpu(toy_data, tmp_path):
         train(model, tokenizer, batches, batches, splits["valid"], cfg)
         assert all(p.dtype == torch.float32 for p in model.parameters())
         losses[precision] = [r["loss"] for r in log_records(tmp_path / precision / "log.jsonl") if "loss" in r]
-    assert losses["bf16"][-1] < 0.9 * losses["bf16"][0]
-    assert losses["bf16"][0] != losses["fp32"][0]  # autocast was on
-    assert abs(losses["bf16"][0] - losses["fp32"][0]) < 0.05 * losses["fp32"][0]
+    assert losses["bf16"][-1] < losses["bf16"][0] - 0.2, losses
+    assert losses["bf16"][0] != losses["fp32"][0], losses  # autocast was on
+    for first_or_last in (0, -1):
+        assert abs(losses["bf16"][first_or_last] - losses["fp32"][first_or_last]) < 0.05 * losses["fp32"][0], losses
     with pytest.raises(ConfigError, match="precision"):
         TrainConfig(precision="fp16")
