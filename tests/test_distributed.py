@@ -59,7 +59,7 @@ def distill_args(root: Path, out: Path) -> list[str]:
     # The learning rate is low because the runs differ in the last bits of their gradients (sums
     # taken in another order), and Adam's normalised step turns that into weight differences that
     # grow with lr (the most where a gradient is near 0; and a weight or activation that rounds to
-    # another code makes it larger): at 3e-3 they reached 1.1e-5 after 4 steps, at 1e-3 a third of it.
+    # another code makes it larger): at 3e-3 they reached 1.1e-5 after 4 steps, at 1e-3 3.4e-6.
     return ["distill", "--teacher", str(root / "teacher"), "--data", str(root), "--out", str(out),
             "--layers", "2-1", "--quant", "2-2-8", "--act-scale", "token", "--max-steps", "4",
             "--grad-accum", "2", "--batch-size", "8", "--lr", "1e-3", "--warmup-steps", "1", "--eval-every", "2",
