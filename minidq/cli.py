@@ -316,7 +316,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder: best/, last.ckpt, log.jsonl (new or empty)")
     p.add_argument("--epochs", type=at_least(1), default=10)
     p.add_argument("--max-steps", type=at_least(0), default=0, help="optimizer steps (0 = all epochs)")
-    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--batch-size", type=at_least(1), default=32,
+                   help="examples per batch, in all (under torchrun, split across the processes)")
     p.add_argument("--grad-accum", type=at_least(1), default=1)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warmup-steps", type=at_least(0), default=200)
