@@ -98,3 +98,26 @@ def test_two_processes_end_with_the_weights_of_one(distill_setup, tmp_path):
                 assert abs(x[k] - y[k]) < 1e-5 * max(1.0, abs(x[k])), (k, x, y)
     assert (two / "student.packed").is_file()
     assert result.stdout.count('"packed"') == 1  # one summary line, from rank 0
+
+
+def test_last_ckpt_keeps_each_ranks_random_state(tmp_path, monkeypatch):
+    """Rank 0 writes last.ckpt with every rank's generators; on resume, rank 1 gets its own back
+    (its dropout masks then continue as in an uninterrupted run)."""
+    import minidq.distributed as distributed
+    from minidq.train import TrainConfig, make_optimizer, restore, rng_state, save_checkpoint
+
+    model = Bart(BartConfig(vocab_size=20, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                            decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16,
+                            max_position_embeddings=16))
+    optimizer = make_optimizer(model, TrainConfig())
+    torch.manual_seed(1)
+    rank1 = rng_state()
+    torch.manual_seed(0)
+    monkeypatch.setattr(distributed, "gather", lambda state: [state, rank1])  # as 2 processes hand them over
+    save_checkpoint(tmp_path / "last.ckpt", model, optimizer, {"step": 3})
+    ckpt = load_checkpoint(tmp_path / "last.ckpt")
+    assert torch.equal(ckpt["torch_rng"], torch.get_rng_state())
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    restore(ckpt, model, optimizer)
+    assert torch.equal(torch.get_rng_state(), rank1["torch_rng"])
+    assert not torch.equal(torch.get_rng_state(), ckpt["torch_rng"])
