@@ -18,12 +18,14 @@ from dataclasses import replace
 import torch
 
 from .config import BartConfig, ConfigError
+from . import distributed
 from .data import Batches, DataError, encode, load_split, read_facts, read_jsonl
 from .errors import MinidqError
 from .evaluate import evaluate
 from .metrics import content
 from .model import Bart
 from .quant import QuantConfig, quantize
+from .stream import JsonlExamples, LazyPairs
 from .tokenizer import Tokenizer
 from .train import TrainConfig, check_out_dir, train
 
@@ -31,6 +33,8 @@ from .train import TrainConfig, check_out_dir, train
 USER_ERRORS = (MinidqError, OSError, ValueError)
 # Flags that do not change what a run computes, so a resumed run may differ in them.
 NOT_SETTINGS = ("func", "command", "debug", "out", "resume", "resume_anyway", "overwrite")
+# Flags added after runs were saved: left out of the settings at these defaults, so those runs still resume.
+LATER_FLAGS = {"precision": "fp32", "act_scale": "tensor", "stream": False}
 
 
 class Parser(argparse.ArgumentParser):
@@ -117,18 +121,22 @@ def check_tokenizer(model: Bart, tokenizer: Tokenizer, where: str | Path) -> Non
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The loop's settings; a bad one, or an output folder that would be refused, stops before any loading."""
-    check_out_dir(Path(args.out), args.resume or args.resume_anyway, args.overwrite)
+    """The loop's settings; a bad one, or an output folder that would be refused, stops before any loading.
+    Under torchrun, this is where the processes join (and only rank 0 looks at the folder: by the
+    time another rank got here, rank 0 may have begun writing into it)."""
+    distributed.init(args.device)
+    if distributed.is_main():
+        check_out_dir(Path(args.out), args.resume or args.resume_anyway, args.overwrite)
     return TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
                        eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
-                       seed=args.seed, device=args.device)
+                       seed=args.seed, device=args.device, precision=args.precision)
 
 
 def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainConfig, **kwargs) -> dict:
     """train() with the command line's output-folder flags; every other flag is a setting of the run
     (a resume with another --lr, --data or --quant is refused unless --resume-anyway)."""
-    settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
+    settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS and LATER_FLAGS.get(k, ...) != v}
     return train(model, tokenizer, *train_and_valid(args, model, tokenizer), cfg,
                  resume=args.resume or args.resume_anyway, overwrite=args.overwrite,
                  allow_changed_settings=args.resume_anyway, settings=settings, **kwargs)
@@ -141,13 +149,21 @@ def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer)
     source_length, target_length = min(args.max_source_length, positions), min(args.max_target_length, positions)
     splits = {}
     for split in ("train", "valid"):
-        examples = read(args, split)
-        enc = encode(examples, tokenizer, source_length, target_length)
-        if enc.sources_truncated or enc.targets_truncated:
-            print(f"{split}: truncated {enc.sources_truncated} sources (to {source_length} tokens) and "
-                  f"{enc.targets_truncated} targets (to {target_length}) of {len(examples)}", file=sys.stderr)
-        splits[split] = (examples, Batches(enc.pairs, args.batch_size, tokenizer.pad_token_id,
-                                           shuffle=split == "train", seed=args.seed))
+        if args.stream:  # read and tokenized batch by batch (minidq.stream), grouped by length in characters
+            seqkd = split == "train" and getattr(args, "seqkd_data", None)  # written with source/target fields
+            examples = (JsonlExamples(Path(args.seqkd_data), "source", "target", skip_bad=args.skip_bad_lines) if seqkd
+                        else JsonlExamples(Path(args.data) / f"{split}.jsonl", args.source_field, args.target_field,
+                                           skip_bad=args.skip_bad_lines))
+            pairs, lengths = LazyPairs(examples, tokenizer, source_length, target_length), examples.lengths()
+        else:
+            examples = read(args, split)
+            enc = encode(examples, tokenizer, source_length, target_length)
+            if (enc.sources_truncated or enc.targets_truncated) and distributed.is_main():
+                print(f"{split}: truncated {enc.sources_truncated} sources (to {source_length} tokens) and "
+                      f"{enc.targets_truncated} targets (to {target_length}) of {len(examples)}", file=sys.stderr)
+            pairs, lengths = enc.pairs, None
+        splits[split] = (examples, Batches(pairs, args.batch_size, tokenizer.pad_token_id,
+                                           shuffle=split == "train", seed=args.seed, lengths=lengths))
     return splits["train"][1], splits["valid"][1], splits["valid"][0]
 
 
@@ -169,9 +185,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         check_tokenizer(model, tokenizer, f"{args.config} with the tokenizer of {tokenizer_dir} (leave vocab_size "
                                           "out of the config to take the tokenizer's)")
     if args.quant:  # quantization-aware training: the loop trains the latent weights through the STE
-        quantize(model, QuantConfig.parse(args.quant))
+        quantize(model, QuantConfig.parse(args.quant, act_scale=args.act_scale))
     figures = run(model, tokenizer, args, cfg)
-    print(json.dumps({"out": args.out, **figures}))
+    if distributed.is_main():
+        print(json.dumps({"out": args.out, **figures}))
 
 
 def cmd_distill(args: argparse.Namespace) -> None:
@@ -184,7 +201,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
         encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
     except ValueError:
         raise ConfigError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
-    quant_config = QuantConfig.parse(args.quant, weight_method=args.weight_method, act_method=args.act_method)
+    quant_config = QuantConfig.parse(args.quant, act_scale=args.act_scale, weight_method=args.weight_method,
+                                     act_method=args.act_method)
     teacher, tokenizer = load_model(args.teacher)
     student = make_student(teacher, encoder_layers, decoder_layers)
     quantize(student, quant_config)
@@ -195,6 +213,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
                                     attention=args.w_attention, logits_kind=args.logits_loss,
                                     temperature=args.temperature, reduction=args.reduction)
     figures = run(student, tokenizer, args, cfg, loss_fn=DistillLoss(teacher, distill_cfg))
+    if not distributed.is_main():
+        return
     packed = Path(args.out) / "student.packed"
     save_packed(student.cpu(), packed, tokenizer)
     print(json.dumps({"out": args.out, "packed": str(packed), "bytes": packed.stat().st_size, **figures}))
@@ -313,7 +333,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder: best/, last.ckpt, log.jsonl (new or empty)")
     p.add_argument("--epochs", type=at_least(1), default=10)
     p.add_argument("--max-steps", type=at_least(0), default=0, help="optimizer steps (0 = all epochs)")
-    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--batch-size", type=at_least(1), default=32,
+                   help="examples per batch, in all (under torchrun, split across the processes)")
     p.add_argument("--grad-accum", type=at_least(1), default=1)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warmup-steps", type=at_least(0), default=200)
@@ -322,7 +343,17 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="validation examples generated for the metric")
     p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps; under torchrun, cuda is each "
+                                                   "process's own GPU")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: forward under autocast, matmuls in bfloat16 (weights, optimizer and quantizers "
+                        "stay fp32)")
+    p.add_argument("--act-scale", choices=("tensor", "token"), default="tensor",
+                   help="with --quant: one activation scale per tensor (DQ-BART's; depends on the batch, so on "
+                        "the number of processes) or per token")
+    p.add_argument("--stream", action="store_true",
+                   help="read the JSONL through line offsets and tokenize batch by batch (datasets larger than "
+                        "memory); batches grouped by length in characters, not tokens")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt, with the same settings")
     p.add_argument("--resume-anyway", action="store_true",
                    help="continue from OUT/last.ckpt even though settings (lr, batch size, quantization...) changed")

@@ -18,7 +18,7 @@ import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, Sequence
 
 import torch
 
@@ -62,26 +62,39 @@ def _parse_line(line: bytes, source_field: str, target_field: str) -> Example:
     return Example(*values)
 
 
+def scan_jsonl(path: str | Path, source_field: str = "source", target_field: str = "target",
+               skip_bad: bool = False) -> Iterator[tuple[int, int, Example]]:
+    """(byte offset, line number, example) of each good line, one line in memory at a time.
+
+    A bad line raises DataError("path:line: ..."); with skip_bad=True it is dropped instead and,
+    at the end, a warning says how many were dropped and why the first one was. Blank lines are ignored."""
+    bad, offset = [], 0
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            start, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            try:
+                example = _parse_line(line, source_field, target_field)
+            except ValueError as e:
+                if not skip_bad:
+                    raise DataError(f"{path}:{lineno}: {e}") from None
+                bad.append(f"{path}:{lineno}: {e}")
+                continue
+            yield start, lineno, example
+    if bad:
+        warnings.warn(f"skipped {len(bad)} bad line(s) in {path}; first: {bad[0]}", stacklevel=3)
+
+
 def read_jsonl(path: str | Path, source_field: str = "source", target_field: str = "target",
                skip_bad: bool = False) -> list[Example]:
     """Read `{"source": ..., "target": ...}` lines (field names selectable, e.g. document/summary).
 
     A bad line raises DataError("path:line: ..."); with skip_bad=True it is dropped instead and
     a warning says how many were dropped and why the first one was. Blank lines are ignored.
+    (A file too large for memory: minidq.stream.JsonlExamples reads it through line offsets.)
     """
-    examples, bad = [], []
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                examples.append(_parse_line(line, source_field, target_field))
-            except ValueError as e:
-                if not skip_bad:
-                    raise DataError(f"{path}:{lineno}: {e}") from None
-                bad.append(f"{path}:{lineno}: {e}")
-    if bad:
-        warnings.warn(f"skipped {len(bad)} bad line(s) in {path}; first: {bad[0]}", stacklevel=2)
+    examples = [example for _, _, example in scan_jsonl(path, source_field, target_field, skip_bad)]
     if not examples:
         raise DataError(f"{path}: no examples")
     return examples
@@ -163,7 +176,7 @@ def collate(pairs: list[Pair], pad_token_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def batch_order(lengths: list[tuple[int, int]], batch_size: int, shuffle: bool, seed: int, epoch: int,
+def batch_order(lengths: Sequence[tuple[int, int]], batch_size: int, shuffle: bool, seed: int, epoch: int,
                 pool_batches: int = 50) -> list[list[int]]:
     """Example indices of each batch of one epoch: a pure function of its arguments.
 
@@ -191,16 +204,19 @@ class Batches:
 
     for batch in Batches(pairs, 32, tok.pad_token_id, seed=0).epoch(3, skip=120): ...
     resumes epoch 3 at its 121st batch, exactly where an interrupted run stopped.
+
+    `pairs` may be any sequence, e.g. one that tokenizes an example only when it is asked for
+    (minidq.stream); then give `lengths`, the sort keys, so that nothing is tokenized to order them.
     """
 
-    def __init__(self, pairs: list[Pair], batch_size: int, pad_token_id: int,
-                 shuffle: bool = True, seed: int = 0):
+    def __init__(self, pairs: Sequence[Pair], batch_size: int, pad_token_id: int,
+                 shuffle: bool = True, seed: int = 0, lengths: Sequence | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.pairs, self.batch_size, self.pad_token_id = pairs, batch_size, pad_token_id
         self.shuffle, self.seed = shuffle, seed
         # sort key: source length, then target length (the encoder's input is usually the longer)
-        self.lengths = [(len(p.input_ids), len(p.labels)) for p in pairs]
+        self.lengths = lengths if lengths is not None else [(len(p.input_ids), len(p.labels)) for p in pairs]
 
     def __len__(self) -> int:
         return -(-len(self.pairs) // self.batch_size)  # batches per epoch (ceil)
@@ -208,10 +224,14 @@ class Batches:
     def indices(self, epoch: int) -> list[list[int]]:
         return batch_order(self.lengths, self.batch_size, self.shuffle, self.seed, epoch)
 
-    def epoch(self, epoch: int, skip: int = 0) -> Iterator[dict[str, torch.Tensor]]:
-        """The batches of `epoch`, starting after the first `skip` of them."""
+    def epoch(self, epoch: int, skip: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches of `epoch`, starting after the first `skip` of them.
+
+        rank/world_size (multi-process training): this process's shard of each batch, every
+        world_size-th example from the rank-th on; a batch is cut from length-sorted examples,
+        so the shards get about the same number of tokens and no process waits for another."""
         for batch in self.indices(epoch)[skip:]:
-            yield collate([self.pairs[i] for i in batch], self.pad_token_id)
+            yield collate([self.pairs[i] for i in batch[rank::world_size]], self.pad_token_id)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         return self.epoch(0)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from . import distributed
 from .model import Bart, Seq2SeqLMOutput
 
 # The authors' layer choice for a 6-layer teacher (student depth -> teacher layers copied).
@@ -92,9 +93,11 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
 # ---------------------------------------------------------------- the loss terms
 
 def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the positions where mask is 1 (mask broadcasts over the rest of a)."""
+    """Mean squared error over the positions where mask is 1 (mask broadcasts over the rest of a).
+    Under torchrun: over the positions of the global batch (distributed.rank_weight)."""
     mask = mask.to(a.dtype).expand_as(a)
-    return ((a - b) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+    count = mask.sum()
+    return ((a - b) ** 2 * mask).sum() / count.clamp(min=1) * distributed.rank_weight(count)
 
 
 def logits_loss(student: torch.Tensor, teacher: torch.Tensor, target_mask: torch.Tensor,
@@ -108,7 +111,8 @@ def logits_loss(student: torch.Tensor, teacher: torch.Tensor, target_mask: torch
         log_p_s = F.log_softmax(student / temperature, dim=-1)
         log_p_t = F.log_softmax(teacher / temperature, dim=-1)
         kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # (B, T)
-        return (kl * target_mask).sum() / target_mask.sum().clamp(min=1) * temperature ** 2
+        count = target_mask.sum()
+        return (kl * target_mask).sum() / count.clamp(min=1) * temperature ** 2 * distributed.rank_weight(count)
     raise ValueError(f"logits loss must be 'mse' or 'kl', got {kind!r}")
 
 
@@ -166,7 +170,8 @@ class DistillLoss:
         cfg = self.cfg
         wanted = dict(output_hidden_states=cfg.hidden > 0, output_attentions=cfg.attention > 0)
         out: Seq2SeqLMOutput = student(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], **wanted)
-        terms = {"ce": out.loss}
+        # the task loss: a mean over this batch's target tokens (under torchrun, the global batch's)
+        terms = {"ce": out.loss * distributed.rank_weight((batch["labels"] != -100).sum())}
         if cfg.logits > 0 or cfg.hidden > 0 or cfg.attention > 0:
             if self.teacher.shared.weight.device != out.logits.device:
                 self.teacher.to(out.logits.device)
@@ -183,9 +188,9 @@ class DistillLoss:
             if cfg.hidden > 0:
                 hidden = (hidden_loss(out.encoder_hidden_states, ref.encoder_hidden_states, enc_map, src_mask, r)
                           + hidden_loss(out.decoder_hidden_states, ref.decoder_hidden_states, dec_map, tgt_mask, r))
-                if not mean:  # the authors' encoder-output term: one MSE per example, summed over the batch
+                if not mean:  # the authors' encoder-output term: one MSE per example, summed over the (global) batch
                     hidden = hidden + masked_mse(out.encoder_last_hidden_state, ref.encoder_last_hidden_state,
-                                                 src_mask[..., None]) * len(src_mask)
+                                                 src_mask[..., None]) * distributed.total(len(src_mask))
                 terms["hidden"] = hidden / 2 if mean else hidden
             if cfg.attention > 0:
                 attention = (

@@ -186,7 +186,9 @@ class QuantMatmul(torch.autograd.Function):
         ctx.save_for_backward(x_codes, x_scale, w_codes, w_scale,
                               inside_clip(x, input_quant.clip) if ctx.needs_input_grad[0] else None,
                               inside_clip(weight, weight_quant.clip) if ctx.needs_input_grad[1] else None)
-        acc = F.linear(x_codes.to(x.dtype), w_codes.to(x.dtype))  # (..., N): exact integer sums
+        # (..., N): exact integer sums. Under bf16 autocast this matmul runs in bfloat16: the codes are
+        # exact in it (|code| <= 127 < 2^8), the sums are rounded to bfloat16, the scales stay float32.
+        acc = F.linear(x_codes.to(x.dtype), w_codes.to(x.dtype))
         return rescale(acc, x_scale, w_scale)
 
     @staticmethod
@@ -232,7 +234,13 @@ class Quantizer(nn.Module):
         return FakeQuant.apply(x, self)
 
     def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(codes, scale[, offset]): exactly what forward dequantizes, for export."""
+        """(codes, scale[, offset]): exactly what forward dequantizes, for export.
+
+        Under bf16 autocast the input of a quantizer may be bfloat16; its codes and scales are
+        computed in float32 all the same: with 8 significant bits, x / scale in bfloat16 is off by up
+        to a quarter of a step near code 127, enough to round to the wrong code."""
+        if x.dtype in (torch.bfloat16, torch.float16):
+            x = x.float()
         return self.codes_fn(x, *self.args)
 
     def extra_repr(self) -> str:

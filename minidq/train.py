@@ -20,12 +20,18 @@ Three guards, because a run that goes wrong should say so, not exit 0:
 
 The loss is computed in one replaceable place, `loss_fn(model, batch) -> (loss, terms)`: the
 task loss here, the task loss plus distillation terms in minidq.distill.
+
+At scale: `precision="bf16"` runs the forward under autocast (the matmuls in bfloat16; the
+weights, optimizer and quantizers stay in float32), and under torchrun the same loop runs in N
+processes on shards of each global batch (minidq.distributed; `distributed.*` calls do nothing
+in one process).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -37,6 +43,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .atomic import atomic_write, remove_stale
 from .config import ConfigError
 from .data import Batches, Example
@@ -69,6 +76,7 @@ class TrainConfig:
     log_every: int = 20
     seed: int = 0
     device: str = "cpu"
+    precision: str = "fp32"       # "bf16": forward under autocast (bfloat16 matmuls; weights and quantizers fp32)
     divergence_factor: float = 100.0  # a loss this many times the first one (at least 1) has diverged
     min_input_gap: float = 0.02   # warn when shuffling the sources raises the validation loss less (nats)
 
@@ -87,6 +95,8 @@ class TrainConfig:
             raise ConfigError(f"divergence_factor: {self.divergence_factor!r} must be more than 1")
         if self.metric not in ("rouge", "bleu"):
             raise ConfigError(f"metric: {self.metric!r} is not 'rouge' or 'bleu'")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision: {self.precision!r} is not 'fp32' or 'bf16'")
         resolve_device(self.device)
 
 
@@ -114,8 +124,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def task_loss(model: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    """Cross-entropy of the next target token; padded label positions (-100) are ignored."""
+    """Cross-entropy of the next target token; padded label positions (-100) are ignored.
+    Under torchrun: the mean over the tokens of the global batch (distributed.rank_weight)."""
     loss = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss
+    loss = loss * distributed.rank_weight((batch["labels"] != -100).sum())
     return loss, {"ce": loss.item()}
 
 
@@ -166,13 +178,18 @@ def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
 
 def run_settings(model: Bart, cfg: TrainConfig, extra: dict | None) -> dict:
     """Everything that defines a run, as JSON-able data: a resumed run must have the same."""
-    return json.loads(json.dumps({
+    settings = {
         "train": {k: v for k, v in asdict(cfg).items() if k != "out_dir"},  # the folder may move
         "model": model.config.to_dict(),
         "quant": asdict(model.quant_config) if model.quant_config is not None else None,
         "layer_map": model.layer_map,
         "run": extra or {},
-    }))
+    }
+    if cfg.precision == "fp32":  # absent at the default, so checkpoints of earlier runs still resume
+        del settings["train"]["precision"]
+    if distributed.world_size() > 1:  # each process's random state is saved: resume with as many
+        settings["world_size"] = distributed.world_size()
+    return json.loads(json.dumps(settings))
 
 
 def changed_settings(saved: dict, now: dict) -> list[str]:
@@ -188,18 +205,35 @@ def changed_settings(saved: dict, now: dict) -> list[str]:
     return changes
 
 
+def rng_state() -> dict:
+    """This process's random generators: CPU, Python and (dropout on a GPU draws from them) CUDA."""
+    state = {"torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch_rng"])
+    random.setstate(state["python_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"][: torch.cuda.device_count()])
+
+
 def save_checkpoint(path: Path, model: Bart, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Everything needed to continue exactly: only tensors, numbers and strings (weights_only-safe)."""
+    """Everything needed to continue exactly: only tensors, numbers and strings (weights_only-safe).
+    Under torchrun every rank calls it (each hands over its random state); rank 0 writes."""
+    states = distributed.gather(rng_state())
     checkpoint = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "python_rng": random.getstate(),
+        **states[0],
         **state,
     }
-    if torch.cuda.is_available():  # dropout on a GPU draws from the CUDA generators
-        checkpoint["cuda_rng"] = torch.cuda.get_rng_state_all()
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+    if len(states) > 1:  # ranks 1.. draw their own dropout masks
+        checkpoint["other_ranks_rng"] = states[1:]
+    if distributed.is_main():
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -214,13 +248,12 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def restore(ckpt: dict, model: Bart, optimizer: torch.optim.Optimizer) -> None:
-    """Put the weights, optimizer and random generators back where the checkpoint left them."""
+    """Put the weights, optimizer and random generators (this rank's) back where the checkpoint left them."""
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    random.setstate(ckpt["python_rng"])
-    if "cuda_rng" in ckpt and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["cuda_rng"][: torch.cuda.device_count()])
+    rank, others = distributed.rank(), ckpt.get("other_ranks_rng", [])
+    if rank == 0 or rank <= len(others):  # a resume with more processes (--resume-anyway): fresh seeds
+        set_rng_state(ckpt if rank == 0 else others[rank - 1])
 
 
 # ---------------------------------------------------------------- the loop
@@ -246,13 +279,22 @@ def train(
     allow_changed_settings. overwrite: replace the run in a non-empty cfg.out_dir.
     """
     out = Path(cfg.out_dir)
-    prepare_out_dir(out, resume, overwrite)
-    device = resolve_device(cfg.device)
+    rank, world = distributed.rank(), distributed.world_size()  # 0 and 1 unless run by torchrun
+    main = rank == 0  # the process that logs, evaluates and saves
+    if main:
+        prepare_out_dir(out, resume, overwrite)
+    distributed.barrier()  # the other ranks read the folder only once rank 0 has prepared it
+    device = distributed.local_device(resolve_device(cfg.device))
     model.to(device)
+    net = distributed.wrap(model, device)  # forward and backward go through it: DDP, or the model itself
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = len(train_batches) // cfg.grad_accum
     if steps_per_epoch == 0:
         raise TrainingError(f"{len(train_batches)} batches per epoch is fewer than grad_accum={cfg.grad_accum}")
+    last_batch = len(train_batches.pairs) % train_batches.batch_size
+    if 0 < last_batch < world:
+        raise TrainingError(f"the last batch of each epoch holds {last_batch} example(s), fewer than the {world} "
+                            "processes that share it; choose another batch size")
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
 
     # ---- where to start: fresh, or exactly where last.ckpt left off
@@ -260,7 +302,7 @@ def train(
     step, best_loss, first_loss = 0, math.inf, None
     loss_sum, terms_sum, logged_steps = 0.0, {}, 0  # the partial sums of the next log line
     random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed + rank)  # under torchrun each rank draws its own dropout masks
     if resume:
         ckpt = load_checkpoint(out / "last.ckpt")
         if "settings" not in ckpt:
@@ -274,7 +316,8 @@ def train(
         step, best_loss, first_loss = ckpt["step"], ckpt["best_loss"], ckpt["first_loss"]
         loss_sum, terms_sum, logged_steps = ckpt["loss_sum"], dict(ckpt["terms_sum"]), ckpt["logged_steps"]
         _truncate_log(out / "log.jsonl", step)  # drop what the interrupted run logged after its checkpoint
-    (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "settings": now}, indent=2) + "\n")
+    if main:
+        (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "settings": now}, indent=2) + "\n")
     saved_step = step
 
     def diverged(what: str) -> TrainingError:
@@ -282,27 +325,31 @@ def train(
         return TrainingError(f"step {step}: training diverged ({what}); {saved}. "
                              f"Try a lower learning rate than {cfg.lr:g}")
 
-    log = open(out / "log.jsonl", "a")
-    bar = tqdm(total=total_steps, initial=step, desc="train", dynamic_ncols=True)
+    log = open(out / "log.jsonl", "a") if main else open(os.devnull, "w")
+    bar = tqdm(total=total_steps, initial=step, desc="train", dynamic_ncols=True, disable=not main)
+    say = bar.write if main else lambda *args, **kwargs: None
     running, last_eval, t0 = None, {}, time.time()
     model.train()
     try:
         while step < total_steps:
             # ---- the data position follows from `step`: epoch, then the batch within it
             epoch, step_in_epoch = divmod(step, steps_per_epoch)
-            batches = train_batches.epoch(epoch, skip=step_in_epoch * cfg.grad_accum)
+            batches = train_batches.epoch(epoch, skip=step_in_epoch * cfg.grad_accum, rank=rank, world_size=world)
             for _ in range(step_in_epoch, min(steps_per_epoch, step_in_epoch + total_steps - step)):
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step, cfg, total_steps)
                 total = 0.0
-                for _ in range(cfg.grad_accum):  # one optimizer step = grad_accum batches
+                for micro in range(cfg.grad_accum):  # one optimizer step = grad_accum batches
                     batch = {k: v.to(device) for k, v in next(batches).items()}
-                    loss, terms = loss_fn(model, batch)
-                    value = loss.item()
-                    first_loss = value if first_loss is None else first_loss
-                    if not math.isfinite(value) or value > cfg.divergence_factor * max(first_loss, 1.0):
-                        raise diverged(f"training loss {value:.4g}, the first was {first_loss:.4g}; terms {terms}")
-                    (loss / cfg.grad_accum).backward()
+                    with distributed.no_sync_unless(net, last=micro == cfg.grad_accum - 1):
+                        with torch.autocast(device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
+                            loss, terms = loss_fn(net, batch)
+                        terms = distributed.mean_over_ranks({"loss": loss.item(), **terms})  # the global batch's
+                        value = terms.pop("loss")
+                        first_loss = value if first_loss is None else first_loss
+                        if not math.isfinite(value) or value > cfg.divergence_factor * max(first_loss, 1.0):
+                            raise diverged(f"training loss {value:.4g}, the first was {first_loss:.4g}; terms {terms}")
+                        (loss / cfg.grad_accum).backward()
                     total += value / cfg.grad_accum
                     for k, v in terms.items():
                         terms_sum[k] = terms_sum.get(k, 0.0) + v / cfg.grad_accum
@@ -326,25 +373,26 @@ def train(
                     loss_sum, terms_sum, logged_steps = 0.0, {}, 0
 
                 if step % cfg.eval_every == 0 or step == total_steps:
-                    last_eval = evaluate_during_training(model, tokenizer, valid_batches, valid_examples, cfg)
+                    last_eval = distributed.on_main(  # rank 0 evaluates; every rank learns the figures
+                        lambda: evaluate_during_training(model, tokenizer, valid_batches, valid_examples, cfg))
                     if not math.isfinite(last_eval["val_loss"]):
                         raise diverged(f"validation loss {last_eval['val_loss']}")
                     last_eval["step"] = step
                     log.write(json.dumps(last_eval) + "\n")
-                    bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()
-                                                           if k != "step"))
+                    say(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items() if k != "step"))
                     gap = last_eval.get("input_gap")
                     if step > cfg.warmup_steps and gap is not None and gap < cfg.min_input_gap:
                         warning = (f"the validation loss barely depends on the source: shuffling the sources "
                                    f"across each batch raises it by {gap:.4f} only; the model may be ignoring "
                                    f"its input (try a lower learning rate than {cfg.lr:g})")
                         log.write(json.dumps({"step": step, "warning": warning}) + "\n")
-                        bar.write(f"WARNING: step {step}: {warning}", file=sys.stderr)
+                        say(f"WARNING: step {step}: {warning}", file=sys.stderr)
                     log.flush()
                     if last_eval["val_loss"] < best_loss:
                         best_loss = last_eval["val_loss"]
-                        model.save_pretrained(out / "best")
-                        tokenizer.save_pretrained(out / "best")  # with the weights: never beside other ones
+                        if main:
+                            model.save_pretrained(out / "best")
+                            tokenizer.save_pretrained(out / "best")  # with the weights: never beside other ones
                     save_checkpoint(out / "last.ckpt", model, optimizer, {
                         "step": step, "best_loss": best_loss, "first_loss": first_loss,
                         "loss_sum": loss_sum, "terms_sum": terms_sum, "logged_steps": logged_steps,

@@ -357,3 +357,20 @@ def test_a_few_qat_steps_lower_the_loss():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.85 * losses[0], losses  # measured: 4.13 -> 2.99
+
+
+def test_codes_and_scales_stay_float32_under_bf16_autocast():
+    """A bfloat16 input (a matmul's output under autocast) is quantized in float32: bfloat16's 8
+    significant bits would round x / scale to the wrong code; the STE's gradient is float32 too."""
+    torch.manual_seed(0)
+    x = (torch.randn(6, 32) * 2).bfloat16().requires_grad_()
+    quantizer = QuantConfig(2, 2, 8).activation_quantizer()
+    with torch.autocast("cpu", torch.bfloat16):
+        codes, scale = quantizer.codes(x)
+        y = quantizer(x)
+    expected_codes, expected_scale = quantizer.codes(x.detach().float())
+    assert scale.dtype == torch.float32 and torch.equal(scale, expected_scale)
+    assert torch.equal(codes, expected_codes)
+    assert y.dtype == torch.float32
+    y.sum().backward()
+    assert torch.equal(x.grad, ((x.detach().float().abs() <= 2.5).float()).bfloat16())

@@ -318,3 +318,28 @@ def test_ctrl_c_then_resume_on_cuda_is_exact(toy_data, tmp_path):
     resumed, _ = run(toy_data, tmp_path / "stopped", steps=12, device="cuda", resume=True)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+# ---- mixed precision (issue 14)
+
+def test_bf16_autocast_trains_a_quantized_model_on_the_cpu(toy_data, tmp_path):
+    """--precision bf16: the forward runs under autocast (bfloat16 matmuls), the weights and the
+    optimizer stay float32, the loss goes down, and the figures differ from fp32 only by rounding."""
+    from minidq.quant import QuantConfig, quantize
+    root, tokenizer, splits, config = toy_data
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = quantize(Bart(config), QuantConfig(2, 2, 8))
+        batches = Batches(encode(splits["train"], tokenizer, 32, 16).pairs, 16, tokenizer.pad_token_id)
+        cfg = TrainConfig(out_dir=str(tmp_path / precision), max_steps=8, batch_size=16, lr=3e-3, warmup_steps=2,
+                          eval_every=8, eval_examples=0, log_every=2, precision=precision)
+        train(model, tokenizer, batches, batches, splits["valid"], cfg)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        losses[precision] = [r["loss"] for r in log_records(tmp_path / precision / "log.jsonl") if "loss" in r]
+    assert losses["bf16"][-1] < losses["bf16"][0] - 0.2, losses
+    assert losses["bf16"][0] != losses["fp32"][0], losses  # autocast was on
+    for first_or_last in (0, -1):
+        assert abs(losses["bf16"][first_or_last] - losses["fp32"][first_or_last]) < 0.05 * losses["fp32"][0], losses
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="fp16")
