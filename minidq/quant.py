@@ -54,7 +54,7 @@ def clamp(x: torch.Tensor, clip: float | None) -> torch.Tensor:
 
 def nonzero(scale: torch.Tensor) -> torch.Tensor:
     """An all-zero (or constant, for min-max) row has nothing to scale: use 1 instead of dividing by 0."""
-    return torch.where(scale > 0, scale, torch.ones_like(scale))
+    return torch.where(scale > 0, scale, 1.0)
 
 
 def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False, clip: float | None = None,
@@ -220,6 +220,8 @@ class Quantizer(nn.Module):
         self.args = (bits, per_row, clip) if takes_bits else (per_row, clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (torch.is_grad_enabled() and x.requires_grad):  # inference: the same values, no graph
+            return dequantize(*self.codes(x))  # (an autograd.Function call costs more than its maths at decoding sizes)
         return FakeQuant.apply(x, self)
 
     def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
