@@ -7,27 +7,37 @@ output row), then multiplies the dequantized floats:
 The scales do not depend on k, so they come out of the sum:
     y[m, n] = (sum_k cx[m, k] cw[n, k]) sx[m] sw[n] + b[n]
 and what is left inside is a matrix product of small integers: int8 x int8 products summed in
-int32 (`torch._int_mm`), exact, then one multiply by the scales per output. Weights of every
-width (binary, ternary, 2..8-bit codes) are held as int8, unpacked once at load: a quarter of
-their fp32 size in memory, and an int8 matmul is several times faster than an fp32 one on CPU.
+int32, exact, then one multiply by the scales per output. Weights of every width (binary,
+ternary, 2..8-bit codes) are held as int8, unpacked once at load: a quarter of their fp32 size.
 
-The same holds for the tied LM head (the embedding codes are its weight) and, for the lookup,
-an embedding row is dequantized on the fly from its codes. Attention's own matmuls (Q K^T and
-probabilities x V) stay in float: they are small and their fake quantizers run as before.
+Two int8 kernels compute the sums (`Int8Weight` picks one per weight, at load):
+  - fbgemm, PyTorch's x86 int8 library (what `torch.ao.quantization.quantize_dynamic` runs on),
+    fast on any x86 CPU with AVX2. It reads activations as uint8, so our codes enter shifted by
+    +128 (0..255), and it keeps the weight in its own blocked layout. Its AVX2 kernel adds pairs
+    of uint8 x int8 products in int16 (`vpmaddubsw`), which saturates at 32767: a pair is exact
+    while 2 * 255 * |w| <= 32767, i.e. for weight codes |w| <= 64, every width up to 7 bits.
+  - `torch._int_mm`, exact for any codes (8-bit weights reach 127), everywhere; but on a CPU
+    without AVX-512 VNNI it runs a plain loop, measured here several times slower than fp32.
+
+The tied LM head is the same product with the embedding codes as its weight; an embedding row
+is dequantized from its codes on lookup. Attention's own matmuls (Q K^T and probabilities x V)
+stay in float: they are small, and their fake quantizers run as before.
 
 Integer and fake paths agree to float rounding: int32 accumulation is exact while the fake
-path's fp32 sums round at every addition, so logits may differ in their last bits (and a
+path's fp32 sums are exact only below 2^24, so logits may differ in their last bits (and a
 rounding of a later activation can flip where a value sits on a boundary).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import nn
 
 from .freeze import weight_quantizers
 from .model import Bart
-from .quant import QuantEmbedding, QuantLinear, Quantizer, dequantize, integer_form, rescale
+from .quant import QuantEmbedding, QuantLinear, Quantizer, dequantize, integer_form, rescale, symmetric_codes
 
 
 def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -41,14 +51,88 @@ def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.double() @ b.t().double()).to(torch.int32)
 
 
-def int_linear(x: torch.Tensor, input_quant: Quantizer, codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """x (..., K) float -> (..., N) float: x's int8 codes (the very codes the fake forward
-    computes) times the weight codes (N, K) in int32, then the scales as the fake forward applies them."""
-    x_codes, x_scale, *x_offset = input_quant.codes(x)               # (..., K) int8; (..., 1) or ()
-    acc = int_matmul(x_codes.reshape(-1, x.shape[-1]), codes)        # (M, N) int32
-    y = rescale(acc.view(*x.shape[:-1], -1), x_scale, scale)         # (..., N)
-    if x_offset:  # elastic input x ~ cx * sx + b: b times each weight row's sum, (N,)
-        y = y + x_offset[0] * dequantize(codes.sum(-1, dtype=torch.int32), scale.reshape(-1) if scale.dim() else scale)
+FBGEMM_MAX_CODE = 64  # 2 * 255 * 64 = 32640 <= 32767: no int16 pair saturates (module docstring)
+
+
+def fbgemm_available(codes: torch.Tensor) -> bool:
+    """Whether fbgemm can multiply by these weight codes exactly, on this machine."""
+    return (codes.device.type == "cpu" and "fbgemm" in torch.backends.quantized.supported_engines
+            and hasattr(torch.ops.quantized, "linear_with_input_q_dq_qweight_dq_output_fp32")
+            and torch.backends.cpu.get_cpu_capability() != "DEFAULT"  # fbgemm needs AVX2 at least
+            and int(codes.abs().max()) <= FBGEMM_MAX_CODE)
+
+
+class Int8Weight(nn.Module):
+    """A weight's int8 codes (N, K), held in the layout of the kernel that multiplies by them.
+
+    Its forward takes activation codes (M, K) as whole-number floats (the form they are computed
+    in) and returns their exact sums with the weight codes, (M, N), as float32: a float holds
+    every integer below 2^24 exactly, and beyond it int32 -> float32 rounds as
+    `acc.to(torch.float32)` would."""
+
+    def __init__(self, codes: torch.Tensor):
+        super().__init__()
+        self.shape = tuple(codes.shape)
+        self.packed = None
+        if fbgemm_available(codes):
+            # fbgemm takes the codes as a quantized tensor with scale 1: it multiplies the sums by
+            # that scale, so it returns them as they are; minidq applies the real scales itself.
+            # The warning says quantized tensors are deprecated: they are fbgemm's only entry here.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*quantized tensor.*deprecated")
+                weight = torch._make_per_tensor_quantized_tensor(codes.to(torch.int8), 1.0, 0)
+                self.packed = torch.ops.quantized.linear_prepack(weight, None)  # fbgemm's blocked layout
+        else:
+            self.register_buffer("codes", codes.to(torch.int8))  # (N, K): _int_mm reads its transpose
+
+    @property
+    def kernel(self) -> str:
+        return "fbgemm" if self.packed is not None else "_int_mm"
+
+    def forward(self, x_codes: torch.Tensor) -> torch.Tensor:
+        """(M, K) float codes -> (M, N) float32 sums of code products, exact."""
+        if self.packed is not None:
+            # fbgemm quantizes its input with the scale and zero point given: x / 1 + 128, exact
+            # for whole numbers in -127..127, so it multiplies our very codes.
+            return torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(x_codes, 1.0, 128, self.packed)
+        return int_matmul(x_codes.to(torch.int8), self.codes).to(torch.float32)
+
+    def int8_codes(self) -> torch.Tensor:
+        """The int8 codes (N, K), read back from the kernel's layout where it has its own."""
+        if self.packed is not None:
+            return torch.ops.quantized.linear_unpack(self.packed)[0].int_repr()
+        return self.codes
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """The state dict shows the codes whatever the layout (as torch.ao's quantized modules do),
+        so that inspecting and counting a model's tensors see them."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "codes"] = self.int8_codes()
+
+    def extra_repr(self) -> str:
+        return f"{self.shape[1]} -> {self.shape[0]}, int8 x int8 -> int32 on {self.kernel}"
+
+
+def activation_codes(x: torch.Tensor, input_quant: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(codes as whole-number floats, scale, offset or None): the very codes the fake forward
+    computes. DQ-BART's max-abs quantizer takes a shortcut that skips casting to int8 and back;
+    learned ones (minidq.learned) give their codes, and the elastic one its offset too."""
+    if isinstance(input_quant, Quantizer) and input_quant.scheme == "symmetric":  # not LSQ: its grid is learned
+        codes, scale = symmetric_codes(x, input_quant.bits, input_quant.per_row, input_quant.clip, dtype=x.dtype)
+        return codes, scale, None
+    codes, scale, *offset = input_quant.codes(x)
+    return codes.to(x.dtype), scale, offset[0] if offset else None
+
+
+def int_linear(x: torch.Tensor, input_quant: nn.Module, weight: Int8Weight, scale: torch.Tensor) -> torch.Tensor:
+    """x (..., K) float -> (..., N) float: x's codes times the weight codes, summed exactly, then
+    the scales as the fake forward applies them."""
+    x_codes, x_scale, x_offset = activation_codes(x, input_quant)
+    acc = weight(x_codes.reshape(-1, x.shape[-1]))               # (M, N): exact integer sums
+    y = rescale(acc.view(*x.shape[:-1], -1), x_scale, scale)     # (..., N)
+    if x_offset is not None:  # elastic input x ~ cx * sx + b: b times each weight row's sum, (N,)
+        row_sums = weight.int8_codes().sum(-1, dtype=torch.int32)
+        y = y + x_offset * dequantize(row_sums, scale.reshape(-1) if scale.dim() else scale)
     return y
 
 
@@ -58,17 +142,21 @@ class IntLinear(nn.Module):
     def __init__(self, codes: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, input_quant: Quantizer):
         super().__init__()
         self.out_features, self.in_features = codes.shape
-        self.register_buffer("codes", codes.to(torch.int8))  # (out, in)
-        self.register_buffer("scale", scale)                  # (out, 1) per row, or ()
+        self.int8 = Int8Weight(codes)
+        self.register_buffer("scale", scale)  # (out, 1) per row, or ()
         self.bias = bias
         self.input_quant = input_quant
 
+    @property
+    def codes(self) -> torch.Tensor:
+        return self.int8.int8_codes()  # (out, in) int8
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = int_linear(x, self.input_quant, self.codes, self.scale)
+        y = int_linear(x, self.input_quant, self.int8, self.scale)
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 x int8 -> int32"
+        return f"in_features={self.in_features}, out_features={self.out_features}"
 
 
 class IntEmbedding(nn.Module):
@@ -77,9 +165,10 @@ class IntEmbedding(nn.Module):
     def __init__(self, codes: torch.Tensor, scale: torch.Tensor, input_quant: Quantizer):
         super().__init__()
         self.num_embeddings, self.embedding_dim = codes.shape
-        self.register_buffer("codes", codes.to(torch.int8))  # (V, C)
+        self.register_buffer("codes", codes.to(torch.int8))  # (V, C), for lookups
         self.register_buffer("scale", scale)                  # (V, 1) per token, or ()
         self.input_quant = input_quant
+        self.head = Int8Weight(self.codes)  # the LM head: the same codes, in its kernel's layout
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         scale = self.scale[ids] if self.scale.dim() else self.scale  # (B, T, 1) or ()
@@ -87,7 +176,7 @@ class IntEmbedding(nn.Module):
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """The LM head's scores (..., V), before final_logits_bias."""
-        return int_linear(hidden, self.input_quant, self.codes, self.scale)
+        return int_linear(hidden, self.input_quant, self.head, self.scale)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, int8 codes"

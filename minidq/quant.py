@@ -59,12 +59,15 @@ def clamp(x: torch.Tensor, clip: float | None) -> torch.Tensor:
 
 def nonzero(scale: torch.Tensor) -> torch.Tensor:
     """An all-zero (or constant, for min-max) row has nothing to scale: use 1 instead of dividing by 0."""
-    return torch.where(scale > 0, scale, torch.ones_like(scale))
+    return torch.where(scale > 0, scale, 1.0)
 
 
-def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False,
-                    clip: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Max-abs grid symmetric around 0: 2^b - 1 levels, so 0 is exact and +-max are both reachable."""
+def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False, clip: float | None = None,
+                    dtype: torch.dtype = torch.int8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max-abs grid symmetric around 0: 2^b - 1 levels, so 0 is exact and +-max are both reachable.
+
+    dtype: int8 to store them; x's float dtype for a kernel that reads codes as whole-number
+    floats (minidq.intinfer), which saves a cast there and back."""
     if bits < 2:
         raise ValueError(f"symmetric quantization needs at least 2 bits, got {bits}")
     qmax = 2 ** (bits - 1) - 1
@@ -72,7 +75,7 @@ def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False,
     # value beyond the clip lands beyond +-qmax, where the final clamp puts it. One pass less over x.
     amax = reduce(torch.amax, x.abs(), per_row)
     scale = nonzero((amax if clip is None else amax.clamp(max=clip)) / qmax)
-    codes = torch.round(x / scale).clamp(-qmax, qmax).to(torch.int8)
+    codes = torch.round(x / scale).clamp_(-qmax, qmax).to(dtype)
     return codes, scale
 
 
@@ -231,6 +234,8 @@ class Quantizer(nn.Module):
         self.args = (bits, per_row, clip) if takes_bits else (per_row, clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (torch.is_grad_enabled() and x.requires_grad):  # inference: the same values, no graph
+            return dequantize(*self.codes(x))  # (an autograd.Function call costs more than its maths at decoding sizes)
         return FakeQuant.apply(x, self)
 
     def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -9,7 +9,7 @@ import torch
 
 from minidq import Bart, QuantConfig, Tokenizer
 from minidq.export import freeze, load_packed, save_packed, to_integer
-from minidq.intinfer import IntEmbedding, IntLinear, int_matmul
+from minidq.intinfer import FBGEMM_MAX_CODE, Int8Weight, IntEmbedding, IntLinear, fbgemm_available, int_matmul
 from minidq.quant import QuantLinear, quantize
 from test_export import QUANTS, outputs, tiny_model
 
@@ -37,6 +37,22 @@ def test_int_matmul_is_exact(M, K, N, fallback, monkeypatch):
     b = torch.randint(-127, 128, (N, K), dtype=torch.int8)
     got = int_matmul(a, b)
     assert got.dtype == torch.int32 and torch.equal(got.long(), a.long() @ b.long().T)
+
+
+@pytest.mark.parametrize("wmax", [1, FBGEMM_MAX_CODE, 127])
+def test_int8_weight_is_exact_on_either_kernel(wmax):
+    """Activation codes at their extremes against weight codes at theirs: fbgemm's int16 pair
+    sums would saturate beyond FBGEMM_MAX_CODE, so such weights go to _int_mm."""
+    torch.manual_seed(0)
+    x = torch.randint(-127, 128, (5, 96)).float()
+    x[0] = 127  # the largest uint8 input fbgemm sees (+128 = 255)
+    w = torch.randint(-wmax, wmax + 1, (24, 96), dtype=torch.int8)
+    w[0] = wmax
+    weight = Int8Weight(w)
+    assert weight.kernel == ("fbgemm" if fbgemm_available(w) else "_int_mm")
+    assert wmax <= FBGEMM_MAX_CODE or weight.kernel == "_int_mm"
+    assert torch.equal(weight(x), (x.double() @ w.double().T).float())
+    assert torch.equal(weight.int8_codes(), w)
 
 
 # Integer and fake paths compute the same code sums: the fake one in floats that hold small
