@@ -7,8 +7,10 @@ read the data with --stream (line offsets, batch-by-batch tokenization).
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,45 @@ def test_last_ckpt_keeps_each_ranks_random_state(tmp_path, monkeypatch):
     restore(ckpt, model, optimizer)
     assert torch.equal(torch.get_rng_state(), rank1["torch_rng"])
     assert not torch.equal(torch.get_rng_state(), ckpt["torch_rng"])
+
+
+def test_two_processes_killed_and_resumed_end_as_if_never_stopped(distill_setup, tmp_path):
+    """Exact resume at the same world size: a 2-process run killed mid-training and resumed from
+    last.ckpt ends with the weights of an uninterrupted 2-process run. Dropout is on, so each
+    rank's generator must come back as it was (rank 1's from `other_ranks_rng`)."""
+    root = distill_setup
+    teacher = tmp_path / "teacher"
+    model = Bart.from_pretrained(root / "teacher")
+    model.config.dropout = 0.1
+    Bart(model.config).save_pretrained(teacher)
+    Tokenizer.from_pretrained(root / "teacher").save_pretrained(teacher)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def command(out: Path, *extra: str) -> list[str]:
+        args = distill_args(root, out)
+        args[args.index("--teacher") + 1] = str(teacher)
+        args[args.index("--max-steps") + 1] = "30"
+        args[args.index("--eval-every") + 1] = "5"
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                "-m", "minidq", *args, *extra]
+
+    subprocess.run(command(tmp_path / "straight"), check=True, env=env, capture_output=True, timeout=600)
+    proc = subprocess.Popen(command(tmp_path / "killed"), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed" / "last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.is_file() and load_checkpoint(ckpt)["step"] >= 10:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+    proc.wait()
+    killed_at = load_checkpoint(ckpt)["step"]
+    assert 0 < killed_at < 30, "the run should have been interrupted mid-training"
+
+    subprocess.run(command(tmp_path / "killed", "--resume"), check=True, env=env, capture_output=True, timeout=600)
+    a = load_checkpoint(tmp_path / "straight" / "last.ckpt")["model"]
+    b = load_checkpoint(ckpt)["model"]
+    assert load_checkpoint(ckpt)["step"] == 30
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name}: max diff {(a[name] - b[name]).abs().max():.2e}"
