@@ -35,9 +35,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for name in ("valid.jsonl", "test.jsonl"):
         shutil.copyfile(shipped / name, args.out / name)
-    read = lambda name: [json.loads(line) for line in (shipped / name).read_text(encoding="utf-8").splitlines()]
-    train = read("train.jsonl")
-    shipped_sources = {e["source"] for name in ("train.jsonl", "valid.jsonl", "test.jsonl") for e in read(name)}
+    splits = {name: [json.loads(line) for line in (shipped / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+              for name in ("train", "valid", "test")}
+    train = splits["train"]
+    shipped_sources = {e["source"] for examples in splits.values() for e in examples}
     extra = [e for e in MAKERS[args.task](args.seed, (args.extra, 0, 0))["train"]
              if e["source"] not in shipped_sources]
     write_jsonl(args.out / "train.jsonl", train + extra)
