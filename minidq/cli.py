@@ -479,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimizer steps per trained row")
     p.add_argument("--test-examples", type=int, help="score the first N test examples (0 = all)")
     p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument("--workers", type=at_least(0), help="processes training rows side by side, one thread each "
+                   "(default: one per CPU core; 1: in this process)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -26,7 +26,10 @@ Writes, per task, results.md, results.json and a plot into OUT/TASK/, and all ta
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import multiprocessing
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -103,12 +106,15 @@ class DemoConfig:
     bootstrap: int = 1000          # paired bootstrap resamples for the claims
     seed: int = 0
     device: str = "cpu"
+    workers: int = 0               # processes training rows side by side, one thread each (0 = one per
+                                   # CPU core); on a GPU, 1
+    progress: bool = True          # training progress bars (off in worker processes)
 
     @classmethod
     def quick(cls, **overrides) -> "DemoConfig":
         """A seconds-long run of every row, for the tests: it checks the plumbing, not the figures."""
         return cls(**{**dict(steps=2, batch_size=4, train_examples=16, valid_examples=4, test_examples=4,
-                             num_beams=1, bootstrap=20), **overrides})
+                             num_beams=1, bootstrap=20, workers=1), **overrides})
 
 
 def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, Batches], valid, cfg: DemoConfig,
@@ -128,7 +134,8 @@ def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, 
         loss_fn = DistillLoss(teacher, cfg.distill) if row.method == "DQ" else task_loss
     train_cfg = TrainConfig(out_dir=str(run_dir), max_steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                             warmup_steps=cfg.warmup_steps, eval_every=cfg.steps, eval_examples=0,
-                            log_every=max(1, cfg.steps // 30), seed=cfg.seed, device=cfg.device)
+                            log_every=max(1, cfg.steps // 30), seed=cfg.seed, device=cfg.device,
+                            progress=cfg.progress)
     train_batches = batches["seqkd"] if variant and variant.seqkd else batches["train"]
     train(student, tokenizer, train_batches, batches["valid"], valid, train_cfg, loss_fn=loss_fn, overwrite=True)
     return student
@@ -161,14 +168,32 @@ class Scorer:
         return mean_of([100 * rouge_scores(p, r)["rougeL"].f1 for p, r in zip(preds, self.refs)])
 
 
-def run_task(task: Task, cfg: DemoConfig) -> dict:
-    """One task's table: every row built, packed, reloaded and scored; claims and bands checked."""
-    task_start = time.perf_counter()
+@dataclass
+class Context:
+    """What every row of one task needs: the teacher, its tokenizer, the batches, the scorer.
+    Built once in the main process and once in each worker process."""
+    task: Task
+    cfg: DemoConfig
+    teacher_dir: Path
+    teacher: Bart
+    tokenizer: Tokenizer
+    batches: dict[str, Batches]
+    valid: list
+    scorer: Scorer
+    decoding: dict
+    out: Path
+
+    def score(self, model: Bart) -> tuple[dict, list[str]]:
+        preds = predict(model, self.tokenizer, self.scorer.sources, batch_size=32,
+                        max_source_length=self.cfg.max_source_length, progress=False, **self.decoding)
+        return self.scorer.figures(preds), preds
+
+
+def prepare(task: Task, cfg: DemoConfig) -> Context:
     teacher_dir = Path(cfg.teacher or SAMPLES / task.name / "teacher")
     data_dir = Path(cfg.data or SAMPLES / task.name)
     out = Path(cfg.out) / task.name
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
     teacher = Bart.from_pretrained(teacher_dir).to(cfg.device)
     tokenizer = Tokenizer.from_pretrained(teacher_dir)
     splits = {s: load_split(data_dir, s) for s in ("train", "valid", "test")}
@@ -185,47 +210,100 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
                for name, ex in sets.items()}
     scorer = Scorer(task, [ex.source for ex in test_ex], [ex.target for ex in test_ex],
                     read_facts(data_dir / f"{cfg.split}.jsonl", len(test_ex)))
-    teacher_bytes = (teacher_dir / "model.safetensors").stat().st_size
-    print(f"\n== {task.name}: teacher {teacher_dir} ({teacher_bytes / 2**20:.2f} MiB fp32); "
-          f"scored: {len(test_ex)} {cfg.split} examples")
+    return Context(task, cfg, teacher_dir, teacher, tokenizer, batches, valid_ex, scorer, decoding, out)
 
-    def evaluate(model: Bart) -> tuple[dict, list[str]]:
-        preds = predict(model, tokenizer, scorer.sources, batch_size=32, max_source_length=cfg.max_source_length,
-                        progress=False, **decoding)
-        return scorer.figures(preds), preds
 
+def score_row(ctx: Context, name: str) -> tuple[dict, list[str]]:
+    """One row of the table ("teacher" or a Row's name): built, packed, reloaded and scored.
+    Seeded here, so a row's figures do not depend on which rows ran before it, or where."""
+    torch.manual_seed(ctx.cfg.seed)
+    if name == "teacher":
+        figures, preds = ctx.score(ctx.teacher)
+        layers = f"{ctx.teacher.config.encoder_layers}-{ctx.teacher.config.decoder_layers}"
+        bytes_ = (ctx.teacher_dir / "model.safetensors").stat().st_size
+        return {"method": "teacher", "quant": "32-32-32", "layers": layers, "bytes": bytes_, **figures,
+                "train_s": 0.0}, preds
+    row = next(r for r in ALL_ROWS if r.name == name)
+    start = time.perf_counter()
+    student = build_row(row, ctx.teacher, ctx.tokenizer, ctx.batches, ctx.valid, ctx.cfg, ctx.out / row.name)
+    train_s = time.perf_counter() - start
+    packed = ctx.out / f"{row.name}.packed"
+    save_packed(student.cpu(), packed, ctx.tokenizer)
+    figures, preds = ctx.score(load_packed(packed).to(ctx.cfg.device))
+    return {"method": row.method, "quant": row.quant, "layers": row.layers,
+            "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer
+            **figures, "train_s": train_s}, preds
+
+
+_WORKER_CONTEXT: dict[str, Context] = {}  # a worker process's Context, built on its first row
+
+
+def _worker_row(task_name: str, cfg: DemoConfig, name: str) -> tuple[dict, list[str]]:
+    if task_name not in _WORKER_CONTEXT:
+        torch.set_num_threads(1)  # one process per core: threads of their own would fight
+        _WORKER_CONTEXT.clear()
+        _WORKER_CONTEXT[task_name] = prepare(TASKS[task_name], cfg)
+    return score_row(_WORKER_CONTEXT[task_name], name)
+
+
+def _cost(name: str) -> int:
+    """A row's training time, roughly: none for the teacher and PTQ; the student's layers, twice
+    over where a teacher runs beside it (distillation)."""
+    row = next((r for r in ALL_ROWS if r.name == name), None)
+    if row is None or row.method == "PTQ":
+        return 0
+    return sum(int(n) for n in row.layers.split("-")) * (1 if row.method == "QAT" else 2)
+
+
+def score_rows(ctx: Context, names: list[str]) -> dict[str, tuple[dict, list[str]]]:
+    """Every row, in this process or spread over `cfg.workers` processes (each row is
+    independent and seeded, so the figures are the same either way; the times are per process)."""
+    workers = min(ctx.cfg.workers or os.cpu_count() or 1, len(names)) if ctx.cfg.device == "cpu" else 1
+    if workers <= 1:
+        done = {}
+        for name in names:
+            done[name] = score_row(ctx, name)
+            print(_line(done[name][0]), flush=True)
+        return done
+    order = sorted(names, key=_cost, reverse=True)  # longest first: no process is left alone with a long row
+    cfg = replace(ctx.cfg, progress=False)
+    done = {}
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no OpenMP state inherited through fork
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        futures = {pool.submit(_worker_row, ctx.task.name, cfg, name): name for name in order}
+        for future in concurrent.futures.as_completed(futures):
+            done[futures[future]] = future.result()
+            print(_line(done[futures[future]][0]), flush=True)
+    return done
+
+
+def run_task(task: Task, cfg: DemoConfig) -> dict:
+    """One task's table: every row built, packed, reloaded and scored; claims and bands checked."""
+    task_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    ctx = prepare(task, cfg)
+    out, scorer = ctx.out, ctx.scorer
+    n_test, n_train = len(scorer.sources), len(ctx.batches["train"].pairs)
+    teacher_bytes = (ctx.teacher_dir / "model.safetensors").stat().st_size
+    print(f"\n== {task.name}: teacher {ctx.teacher_dir} ({teacher_bytes / 2**20:.2f} MiB fp32); "
+          f"scored: {n_test} {cfg.split} examples")
     lead = None
     if task.metric == "facts":  # what "learned nothing" scores: the first 30 words of the source
         lead = scorer.figures([" ".join(s.split()[:30]) for s in scorer.sources])
         print("lead-30 baseline: " + _figures_text(lead))
-    figures, preds = evaluate(teacher)
-    layers = f"{teacher.config.encoder_layers}-{teacher.config.decoder_layers}"
-    results = [{"method": "teacher", "quant": "32-32-32", "layers": layers, "bytes": teacher_bytes,
-                **figures, "train_s": 0.0}]
-    predictions = {"teacher": preds}
-    print(_line(results[0]))
-    for row in ALL_ROWS:
-        if row.name not in cfg.rows:
-            continue
-        start = time.perf_counter()
-        student = build_row(row, teacher, tokenizer, batches, valid_ex, cfg, out / row.name)
-        train_s = time.perf_counter() - start
-        packed = out / f"{row.name}.packed"
-        save_packed(student.cpu(), packed, tokenizer)
-        figures, preds = evaluate(load_packed(packed).to(cfg.device))
-        results.append({"method": row.method, "quant": row.quant, "layers": row.layers,
-                        "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer
-                        **figures, "train_s": train_s})
-        predictions[row.name] = preds
-        print(_line(results[-1]))
+    names = ["teacher"] + [row.name for row in ALL_ROWS if row.name in cfg.rows]
+    done = score_rows(ctx, names)
+    results = [done[name][0] for name in names]
+    predictions = {name: done[name][1] for name in names}
+    layers = results[0]["layers"]
     key = scorer.key()
     for r in results:
         r["compression"] = teacher_bytes / r["bytes"]
         r["pct_teacher"] = 100 * r[key] / results[0][key] if results[0][key] else 0.0
-    claims = check_claims(predictions, scorer, len(test_ex), cfg.bootstrap, cfg.seed, layers)
+    claims = check_claims(predictions, scorer, n_test, cfg.bootstrap, cfg.seed, layers)
     bands = check_bands(task, results, lead)
-    drawn_from = f" from the first {len(train_ex)} of the training split" if cfg.train_examples else ""
-    caption = (f"{cfg.split.capitalize()} split, first {len(test_ex)} examples; decoding: {cfg.num_beams} beams, max_length "
+    drawn_from = f" from the first {n_train} of the training split" if cfg.train_examples else ""
+    caption = (f"{cfg.split.capitalize()} split, first {n_test} examples; decoding: {cfg.num_beams} beams, max_length "
                f"{task.max_length}, length_penalty 1.0, early stopping. Each trained row: {cfg.steps} steps of "
                f"{cfg.batch_size} examples{drawn_from}, lr {cfg.lr}, distillation {cfg.distill.reduction}-reduced. "
                f"Sizes are the packed files (2-bit codes, fp16 norms/biases/positions, tokenizer not counted); "
@@ -390,7 +468,7 @@ def main(args) -> None:
         cfg.tasks = (args.task,)
     if args.reduction:
         cfg.distill = DistillConfig(reduction=args.reduction)
-    for name in ("teacher", "data", "steps", "test_examples", "device", "seed", "seqkd_data"):
+    for name in ("teacher", "data", "steps", "test_examples", "device", "seed", "seqkd_data", "workers"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     if args.variants:  # every row trains on the same first steps x batch examples, which the teacher decodes once

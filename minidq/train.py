@@ -79,6 +79,7 @@ class TrainConfig:
     precision: str = "fp32"       # "bf16": forward under autocast (bfloat16 matmuls; weights and quantizers fp32)
     divergence_factor: float = 100.0  # a loss this many times the first one (at least 1) has diverged
     min_input_gap: float = 0.02   # warn when shuffling the sources raises the validation loss less (nats)
+    progress: bool = True         # a progress bar (off where several runs share one terminal)
 
     def __post_init__(self) -> None:
         """Refuse settings that would crash later (eval_every=0) or silently not train (max_steps=-5)."""
@@ -179,7 +180,7 @@ def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
 def run_settings(model: Bart, cfg: TrainConfig, extra: dict | None) -> dict:
     """Everything that defines a run, as JSON-able data: a resumed run must have the same."""
     settings = {
-        "train": {k: v for k, v in asdict(cfg).items() if k != "out_dir"},  # the folder may move
+        "train": {k: v for k, v in asdict(cfg).items() if k not in ("out_dir", "progress")},  # the folder may move
         "model": model.config.to_dict(),
         "quant": asdict(model.quant_config) if model.quant_config is not None else None,
         "layer_map": model.layer_map,
@@ -326,7 +327,7 @@ def train(
                              f"Try a lower learning rate than {cfg.lr:g}")
 
     log = open(out / "log.jsonl", "a") if main else open(os.devnull, "w")
-    bar = tqdm(total=total_steps, initial=step, desc="train", dynamic_ncols=True, disable=not main)
+    bar = tqdm(total=total_steps, initial=step, desc="train", dynamic_ncols=True, disable=not (main and cfg.progress))
     say = bar.write if main else lambda *args, **kwargs: None
     running, last_eval, t0 = None, {}, time.time()
     model.train()

@@ -67,3 +67,18 @@ def test_quick_variants_compare_each_with_plain_dq(tmp_path):
     variant_claims = [c for c in results["claims"] if c["b"] == "DQ-2-2-8-6-3" and c["a"] != "DQ-2-2-8-6-6"]
     assert {c["a"] for c in variant_claims} == {r.name for r in rows if r.method != "DQ"}
     assert all(c["low"] <= c["diff"] <= c["high"] for c in variant_claims)
+
+
+def test_rows_in_worker_processes_score_as_in_one(tmp_path):
+    """`--workers 2` spreads the rows over two processes; each row is seeded on its own, so the
+    table is the same as the one built row after row in this process."""
+    rows = "QAT-2-2-8-6-6,DQ-2-2-8-6-3"
+    tables = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert main(["demo", "--quick", "--task", "summarization", "--rows", rows, "--workers", str(workers),
+                     "--out", str(out)]) == 0
+        tables[workers] = [json.loads(line) for line in (out / "summarization" / "predictions.jsonl").open()]
+        results = json.loads((out / "summarization" / "results.json").read_text())
+        assert [r["method"] for r in results["rows"]] == ["teacher", "QAT", "DQ"]
+    assert tables[1] == tables[2]
