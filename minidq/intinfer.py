@@ -19,19 +19,31 @@ Two int8 kernels compute the sums (`Int8Weight` picks one per weight, at load):
   - `torch._int_mm`, exact for any codes (8-bit weights reach 127), everywhere; but on a CPU
     without AVX-512 VNNI it runs a plain loop, measured here several times slower than fp32.
 
+Where the input's scale is DQ-BART's (max-abs, one per tensor, not learned) and fbgemm is exact,
+a linear is one fbgemm call and a few cheap steps (`FusedInt8Linear`): fbgemm holds the weight's
+scales, is given the input's, and applies both to its sums itself; the input's codes are
+computed with the fewest passes over the activations. The general path takes about a dozen, which at decoding sizes (a
+few tokens) took longer than the matmul itself (`benchmarks/int_linear.py`).
+
 The tied LM head is the same product with the embedding codes as its weight; an embedding row
 is dequantized from its codes on lookup. Attention's own matmuls (Q K^T and probabilities x V)
 stay in float: they are small, and their fake quantizers run as before.
 
 Integer and fake paths agree to float rounding: int32 accumulation is exact while the fake
 path's fp32 sums are exact only below 2^24, so logits may differ in their last bits (and a
-rounding of a later activation can flip where a value sits on a boundary).
+rounding of a later activation can flip where a value sits on a boundary). fbgemm could also
+quantize the input itself, given its scale, but it rounds x * (1 / s) + 128 in one fused
+multiply-add, where the fake path rounds x / s: values within 2^-17 of a half-way point between
+two codes then round the other way (measured: about 1 in 200,000), and a 2-bit model magnifies
+each such flip layer after layer (logits 0.17 apart on the shipped teacher). So minidq computes
+the codes itself and hands fbgemm codes it converts back exactly.
 """
 
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -75,13 +87,7 @@ class Int8Weight(nn.Module):
         self.shape = tuple(codes.shape)
         self.packed = None
         if fbgemm_available(codes):
-            # fbgemm takes the codes as a quantized tensor with scale 1: it multiplies the sums by
-            # that scale, so it returns them as they are; minidq applies the real scales itself.
-            # The warning says quantized tensors are deprecated: they are fbgemm's only entry here.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*quantized tensor.*deprecated")
-                weight = torch._make_per_tensor_quantized_tensor(codes.to(torch.int8), 1.0, 0)
-                self.packed = torch.ops.quantized.linear_prepack(weight, None)  # fbgemm's blocked layout
+            self.packed = fbgemm_weight(codes)  # scale 1: fbgemm returns the sums; minidq applies the scales
         else:
             self.register_buffer("codes", codes.to(torch.int8))  # (N, K): _int_mm reads its transpose
 
@@ -113,6 +119,67 @@ class Int8Weight(nn.Module):
         return f"{self.shape[1]} -> {self.shape[0]}, int8 x int8 -> int32 on {self.kernel}"
 
 
+def fbgemm_weight(codes: torch.Tensor, scale: torch.Tensor | None = None):
+    """The codes in fbgemm's blocked layout, with the weight's scales, by which fbgemm multiplies
+    its sums itself: scale None (1 for every row) returns the bare sums."""
+    n = codes.shape[0]
+    scales = torch.ones(n, dtype=torch.double) if scale is None else scale.double().reshape(-1).expand(n).contiguous()
+    # The warning says quantized tensors are deprecated: they are fbgemm's only entry here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*quantized tensor.*deprecated")
+        weight = torch._make_per_channel_quantized_tensor(codes.to(torch.int8), scales,
+                                                          torch.zeros(n, dtype=torch.long), 0)
+        # No bias: fbgemm adds it in the same rounding as the product (measured), where the fake
+        # path rounds the product, then adds; a last-bit difference there can flip a later
+        # activation's code, and 2-bit models magnify such flips layer after layer.
+        return torch.ops.quantized.linear_prepack(weight, None)
+
+
+def fusable(input_quant: nn.Module, codes: torch.Tensor) -> bool:
+    """Whether one fbgemm call can compute this linear: DQ-BART's max-abs input scale, one per
+    tensor (fbgemm takes one input scale), and weight codes that fbgemm multiplies exactly."""
+    return (isinstance(input_quant, Quantizer) and input_quant.scheme == "symmetric"
+            and not input_quant.per_row and fbgemm_available(codes))
+
+
+class FusedInt8Linear(nn.Module):
+    """x W^T for a DQ-BART input quantizer (max-abs, one scale per tensor) in four passes: the
+    input's range, its codes, the codes times the scale, and one fbgemm call that recovers the
+    codes, sums their products with the weight's in int32 and multiplies the sums by the two
+    scales: the very floats, in the same order, that symmetric_codes() and rescale() compute on
+    the fake path."""
+
+    def __init__(self, codes: torch.Tensor, scale: torch.Tensor, input_quant: Quantizer):
+        super().__init__()
+        self.shape = tuple(codes.shape)
+        self.packed = fbgemm_weight(codes, scale)
+        self.qmax = 2 ** (input_quant.bits - 1) - 1
+        self.clip = input_quant.clip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = torch.aminmax(x)
+        amax = max(-lo.item(), hi.item())
+        clipped = self.clip is not None and amax > self.clip
+        scale = float(np.float32(min(amax, self.clip) if clipped else amax) / self.qmax) or 1.0  # as symmetric_codes
+        codes = torch.round(x.reshape(-1, self.shape[1]) / scale)  # (M, K); within +-qmax unless clipped
+        if clipped:
+            codes.clamp_(-self.qmax, self.qmax)
+        # The dequantized input: fbgemm's (codes * s) * (1 / s) + 128 is within 2e-5 of codes + 128,
+        # so it rounds back to exactly our codes, and it scales its sums by s * sw, as rescale() does.
+        y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(codes.mul_(scale), scale, 128, self.packed)
+        return y.view(*x.shape[:-1], self.shape[0])  # (..., N)
+
+    def int8_codes(self) -> torch.Tensor:
+        return torch.ops.quantized.linear_unpack(self.packed)[0].int_repr()
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "codes"] = self.int8_codes()
+
+    def extra_repr(self) -> str:
+        return f"{self.shape[1]} -> {self.shape[0]}, one fbgemm call (input codes, int32 sums, scales)"
+
+
 def activation_codes(x: torch.Tensor, input_quant: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(codes as whole-number floats, scale, offset or None): the very codes the fake forward
     computes. DQ-BART's max-abs quantizer takes a shortcut that skips casting to int8 and back;
@@ -142,7 +209,8 @@ class IntLinear(nn.Module):
     def __init__(self, codes: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, input_quant: Quantizer):
         super().__init__()
         self.out_features, self.in_features = codes.shape
-        self.int8 = Int8Weight(codes)
+        self.fused = fusable(input_quant, codes)
+        self.int8 = FusedInt8Linear(codes, scale, input_quant) if self.fused else Int8Weight(codes)
         self.register_buffer("scale", scale)  # (out, 1) per row, or ()
         self.bias = bias
         self.input_quant = input_quant
@@ -152,7 +220,7 @@ class IntLinear(nn.Module):
         return self.int8.int8_codes()  # (out, in) int8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = int_linear(x, self.input_quant, self.int8, self.scale)
+        y = self.int8(x) if self.fused else int_linear(x, self.input_quant, self.int8, self.scale)
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
@@ -168,7 +236,9 @@ class IntEmbedding(nn.Module):
         self.register_buffer("codes", codes.to(torch.int8))  # (V, C), for lookups
         self.register_buffer("scale", scale)                  # (V, 1) per token, or ()
         self.input_quant = input_quant
-        self.head = Int8Weight(self.codes)  # the LM head: the same codes, in its kernel's layout
+        self.fused = fusable(input_quant, self.codes)
+        # the LM head: the same codes, in its kernel's layout
+        self.head = FusedInt8Linear(self.codes, scale, input_quant) if self.fused else Int8Weight(self.codes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         scale = self.scale[ids] if self.scale.dim() else self.scale  # (B, T, 1) or ()
@@ -176,6 +246,8 @@ class IntEmbedding(nn.Module):
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """The LM head's scores (..., V), before final_logits_bias."""
+        if self.fused:
+            return self.head(hidden)
         return int_linear(hidden, self.input_quant, self.head, self.scale)
 
     def extra_repr(self) -> str:

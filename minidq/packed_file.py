@@ -226,7 +226,7 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
     problems += [f"{k}: stored unquantized, but its quant_config quantizes it" for k in quantizers if k not in specs]
     if problems:
         raise PackedFileError(f"{path}: tensors do not match its config\n  " + "\n  ".join(problems))
-    floats = {}
+    floats, quantized = {}, {}
     for name in targets:
         if name not in specs:
             floats[name] = tensors[name].float()
@@ -236,7 +236,12 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
         stored += (tensors[f"{name}.offset"],) if spec["scheme"] == "asymmetric" else ()
         if name not in quantizers:  # int8 positions: plain floats again
             floats[name] = dequantize(*stored)
-            continue
+        else:
+            quantized[name] = spec, stored
+    # The floats take their places in the meta model first: an integer linear may pack its bias
+    # with its weight codes (integer modules keep their float biases' names).
+    unexpected = model.load_state_dict(floats, strict=False, assign=True).unexpected_keys
+    for name, (spec, stored) in quantized.items():
         module_name = name.removesuffix(".weight")
         module = model.get_submodule(module_name)
         fast = integer_module(module, *stored[:2]) if backend == "integer" else None
@@ -244,8 +249,6 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
             replace(model, module_name, fast)
         else:
             set_frozen(module, dequantize(*stored), FrozenQuantizer(spec["scheme"], spec["bits"], spec["per_row"], stored))
-    # The floats take their places in the meta model (integer modules keep their float biases' names).
-    unexpected = model.load_state_dict(floats, strict=False, assign=True).unexpected_keys
     left = [k for k, t in stored_tensors(model).items() if t.is_meta]
     if unexpected or left:
         raise RuntimeError(f"{path}: loading left {left} unfilled and {unexpected} unused (a minidq bug)")

@@ -9,8 +9,9 @@ import torch
 
 from minidq import Bart, QuantConfig, Tokenizer
 from minidq.export import freeze, load_packed, save_packed, to_integer
-from minidq.intinfer import FBGEMM_MAX_CODE, Int8Weight, IntEmbedding, IntLinear, fbgemm_available, int_matmul
-from minidq.quant import QuantLinear, quantize
+from minidq.intinfer import (FBGEMM_MAX_CODE, FusedInt8Linear, Int8Weight, IntEmbedding, IntLinear, fbgemm_available,
+                             int_matmul)
+from minidq.quant import QuantLinear, Quantizer, dequantize, quantize, symmetric_codes
 from test_export import QUANTS, outputs, tiny_model
 
 ROOT = Path(__file__).parent.parent
@@ -55,6 +56,26 @@ def test_int8_weight_is_exact_on_either_kernel(wmax):
     assert torch.equal(weight.int8_codes(), w)
 
 
+@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("clip", [2.5, None])
+def test_fused_linear_equals_the_fake_one(bits, clip):
+    """One fbgemm call (input codes, int32 sums, scales) against the fake-quantized linear,
+    on inputs past the clip on both sides (codes saturate at +-qmax, not at fbgemm's -128), an
+    all-zero input (scale 1) and a single token."""
+    if not fbgemm_available(torch.zeros(1, dtype=torch.int8)):
+        pytest.skip("no fbgemm on this machine")
+    torch.manual_seed(0)
+    codes = torch.randint(-1, 2, (48, 96), dtype=torch.int8)
+    w_scale, bias = torch.rand(48, 1) + 0.5, torch.randn(48)
+    quant = Quantizer("symmetric", bits, clip=clip)
+    fused = FusedInt8Linear(codes, w_scale, quant)
+    assert torch.equal(fused.int8_codes(), codes)
+    for x in (4 * torch.randn(2, 5, 96), torch.zeros(3, 96), torch.randn(1, 96)):
+        fake = torch.nn.functional.linear(dequantize(*symmetric_codes(x, bits, clip=clip)), dequantize(codes, w_scale), bias)
+        # float rounding apart (other orders of the same products): one code off would move an output by ~1e-2
+        torch.testing.assert_close(fused(x) + bias, fake, rtol=1e-6, atol=1e-5)
+
+
 # Integer and fake paths compute the same code sums: the fake one in floats that hold small
 # integers (exact while partial sums stay below 2^24), the integer one in int32 (always exact);
 # both then multiply by the same scales in the same order. So they agree bit for bit here; the
@@ -92,11 +113,14 @@ def test_integer_model_holds_a_quarter_of_the_fp32_bytes(tmp_path):
     assert ratio < 1 / 3, ratio  # measured 0.30: int8 codes, fp32 positions, norms and biases
 
 
-@pytest.mark.parametrize("quant", ["8-8-8", "2-2-8"])
-def test_integer_and_fake_agree_on_the_shipped_teacher(quant, teacher_and_inputs, tmp_path):
+@pytest.mark.parametrize("quant,act_scale", [("8-8-8", "token"), ("2-2-8", "token"), ("2-2-8", "tensor")])
+def test_integer_and_fake_agree_on_the_shipped_teacher(quant, act_scale, teacher_and_inputs, tmp_path):
     teacher, batch = teacher_and_inputs
-    save_packed(quantize(copy.deepcopy(teacher), QuantConfig.parse(quant, act_scale="token")), tmp_path / "t.packed")
+    save_packed(quantize(copy.deepcopy(teacher), QuantConfig.parse(quant, act_scale=act_scale)), tmp_path / "t.packed")
     integer, fake = load_packed(tmp_path / "t.packed"), load_packed(tmp_path / "t.packed", backend="fake")
+    # DQ-BART's per-tensor input scales with ternary weights: every linear is one fbgemm call
+    fused = [m.fused for m in integer.modules() if isinstance(m, (IntLinear, IntEmbedding))]
+    assert all(fused) == (act_scale == "tensor" and quant == "2-2-8" and fbgemm_available(torch.zeros(1, dtype=torch.int8)))
     ids, mask = batch["input_ids"], batch["attention_mask"]
     with torch.no_grad():
         logits = [m(ids, mask, decoder_input_ids=ids[:, :24]).logits for m in (integer, fake)]
