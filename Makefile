@@ -19,8 +19,11 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m minidq demo
 
+# TEST_JOBS pytest processes (pytest-xdist; auto = one per CPU core), one torch thread each:
+# threads of their own would fight over the same cores.
+TEST_JOBS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 # re-execute every lesson notebook in place: the repository stores them with their outputs
 lessons: $(VENV)/.installed

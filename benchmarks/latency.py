@@ -15,6 +15,7 @@ and minidq imported first), and the peak resident memory of the whole process (V
 
     python benchmarks/latency.py                 # 1 thread; about 15 minutes on a 2-core CPU
     python benchmarks/latency.py --quick         # toy teacher only, 2 rounds: a smoke run
+    python benchmarks/latency.py --shapes base --settings 1x1,4x8   # BART-base: greedy batch 1, beam 4 batch 8
 """
 
 from __future__ import annotations
@@ -124,15 +125,15 @@ def build(teacher: Bart, directory: Path, with_transformers: bool) -> dict[str, 
 
 
 def benchmark(title: str, models: dict[str, tuple[str, str]], ids: torch.Tensor, mask: torch.Tensor,
-              repeats: int) -> list[str]:
+              repeats: int, settings: list[tuple[int, int]]) -> list[str]:
     lines = [f"### {title}", ""]
     memory = {name: measure_memory(kind, path) for name, (kind, path) in models.items()}
     loaded = {name: load(kind, path) for name, (kind, path) in models.items()}
-    header = "| model | " + " | ".join(f"{'greedy' if b == 1 else f'beam {b}'}, batch {n}" for b, n in SETTINGS)
-    lines += [header + " | tensors | RSS after load | peak RSS |", "|---" * (len(SETTINGS) + 4) + "|"]
+    header = "| model | " + " | ".join(f"{'greedy' if b == 1 else f'beam {b}'}, batch {n}" for b, n in settings)
+    lines += [header + " | tensors | RSS after load | peak RSS |", "|---" * (len(settings) + 4) + "|"]
     times: dict[tuple[str, int, int], list[float]] = {}
     with torch.inference_mode():
-        for beams, batch in SETTINGS:
+        for beams, batch in settings:
             for name, model in loaded.items():  # warm-up: first calls allocate
                 generate(model, ids[:batch], mask[:batch], beams)
             for _ in range(repeats):  # interleaved: every model once per round
@@ -144,7 +145,7 @@ def benchmark(title: str, models: dict[str, tuple[str, str]], ids: torch.Tensor,
     base_name = "minidq fp32 teacher"
     for name in loaded:
         cells = []
-        for beams, batch in SETTINGS:
+        for beams, batch in settings:
             median = statistics.median(times[(name, beams, batch)])
             ratio = statistics.median(times[(base_name, beams, batch)]) / median
             cells.append(f"{median:.3f} s ({ratio:.1f}x)")
@@ -160,7 +161,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="toy teacher only, 2 rounds")
     p.add_argument("--no-transformers", action="store_true", help="leave out the transformers rows")
+    p.add_argument("--shapes", default="toy,base", help="toy (the shipped teacher), base (BART-base), or both")
+    p.add_argument("--settings", default=",".join(f"{b}x{n}" for b, n in SETTINGS),
+                   help="decoding settings, BEAMSxBATCH, comma-separated")
     args = p.parse_args()
+    settings = [tuple(int(v) for v in s.split("x")) for s in args.settings.split(",")]
+    shapes = ["toy"] if args.quick else args.shapes.split(",")
     torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else args.repeats
     with_hf = not args.no_transformers
@@ -176,10 +182,12 @@ def main() -> None:
         sources = [json.loads(line)["source"] for line in (ROOT / "data_samples/summarization/test.jsonl").open()][:8]
         enc = tok(sources)
         (tmp / "toy").mkdir()
-        lines += benchmark(f"shipped teacher ({teacher_dir.relative_to(ROOT)}: d_model {toy.config.d_model}, "
-                           f"vocab {toy.config.vocab_size}, 6-6), summarization test inputs",
-                           build(toy, tmp / "toy", with_hf), enc["input_ids"], enc["attention_mask"], repeats)
-        if not args.quick:
+        if "toy" in shapes:
+            lines += benchmark(f"shipped teacher ({teacher_dir.relative_to(ROOT)}: d_model {toy.config.d_model}, "
+                               f"vocab {toy.config.vocab_size}, 6-6), summarization test inputs",
+                               build(toy, tmp / "toy", with_hf), enc["input_ids"], enc["attention_mask"], repeats,
+                               settings)
+        if "base" in shapes:
             torch.manual_seed(0)
             base = Bart(BartConfig(**BART_BASE)).eval()
             ids = torch.randint(4, BART_BASE["vocab_size"], (8, SOURCE_LENGTH))
@@ -188,7 +196,7 @@ def main() -> None:
             models = build(base, tmp / "base", with_hf)
             del base
             lines += benchmark(f"BART-base shapes, random weights, {SOURCE_LENGTH}-token random inputs", models,
-                               ids, torch.ones_like(ids), repeats)
+                               ids, torch.ones_like(ids), repeats, settings)
     print("\n".join(lines))
 
 

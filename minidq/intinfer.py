@@ -43,13 +43,13 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 from torch import nn
 
 from .freeze import weight_quantizers
 from .model import Bart
-from .quant import QuantEmbedding, QuantLinear, Quantizer, dequantize, integer_form, rescale, symmetric_codes
+from .quant import (QuantEmbedding, QuantLinear, Quantizer, dequantize, integer_form, rescale, symmetric_codes,
+                    tensor_scale)
 
 
 def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -153,14 +153,11 @@ class FusedInt8Linear(nn.Module):
         super().__init__()
         self.shape = tuple(codes.shape)
         self.packed = fbgemm_weight(codes, scale)
-        self.qmax = 2 ** (input_quant.bits - 1) - 1
-        self.clip = input_quant.clip
+        self.bits, self.clip = input_quant.bits, input_quant.clip
+        self.qmax = 2 ** (self.bits - 1) - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lo, hi = torch.aminmax(x)
-        amax = max(-lo.item(), hi.item())
-        clipped = self.clip is not None and amax > self.clip
-        scale = float(np.float32(min(amax, self.clip) if clipped else amax) / self.qmax) or 1.0  # as symmetric_codes
+        scale, clipped = tensor_scale(x, self.bits, self.clip)  # as symmetric_codes computes it
         codes = torch.round(x.reshape(-1, self.shape[1]) / scale)  # (M, K); within +-qmax unless clipped
         if clipped:
             codes.clamp_(-self.qmax, self.qmax)

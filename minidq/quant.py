@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,6 +78,27 @@ def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False, clip: flo
     scale = nonzero((amax if clip is None else amax.clamp(max=clip)) / qmax)
     codes = torch.round(x / scale).clamp_(-qmax, qmax).to(dtype)
     return codes, scale
+
+
+def tensor_scale(x: torch.Tensor, bits: int, clip: float | None) -> tuple[float, bool]:
+    """symmetric_codes' one-per-tensor scale as a Python float (the same float32 value), and
+    whether the clip cut max|x|. One pass over x instead of a chain of small tensor operations,
+    which at decoding sizes (a few tokens) cost more than the maths; for inference only."""
+    lo, hi = torch.aminmax(x)
+    amax = max(-lo.item(), hi.item())
+    clipped = clip is not None and amax > np.float32(clip)  # a float32 tensor clamps at float32(clip)
+    scale = (np.float32(clip) if clipped else np.float32(amax)) / np.float32(2 ** (bits - 1) - 1)
+    return float(scale) or 1.0, clipped  # an all-zero x: 1, as nonzero() gives
+
+
+def fake_symmetric(x: torch.Tensor, bits: int, clip: float | None) -> torch.Tensor:
+    """dequantize(*symmetric_codes(x, bits, clip=clip)), bit for bit, in four passes over x."""
+    scale, clipped = tensor_scale(x, bits, clip)
+    codes = torch.round(x / scale)  # within +-qmax unless the clip cut max|x|
+    if clipped:
+        qmax = 2 ** (bits - 1) - 1
+        codes.clamp_(-qmax, qmax)
+    return codes.mul_(scale)
 
 
 def asymmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False,
@@ -235,7 +257,10 @@ class Quantizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (torch.is_grad_enabled() and x.requires_grad):  # inference: the same values, no graph
-            return dequantize(*self.codes(x))  # (an autograd.Function call costs more than its maths at decoding sizes)
+            # (an autograd.Function call, and a chain of small ops, cost more than the maths at decoding sizes)
+            if self.scheme == "symmetric" and not self.per_row and x.dtype == torch.float32:
+                return fake_symmetric(x, self.bits, self.clip)
+            return dequantize(*self.codes(x))
         return FakeQuant.apply(x, self)
 
     def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -9,7 +9,7 @@ from torch import nn
 
 from minidq import Bart, BartConfig
 from minidq.config import ConfigError
-from minidq.quant import (QuantConfig, QuantEmbedding, QuantLinear, Quantizer, quantize,
+from minidq.quant import (QuantConfig, QuantEmbedding, QuantLinear, Quantizer, dequantize, fake_symmetric, quantize,
                           symmetric_codes)
 
 QUANTIZERS = {  # name -> (scheme, bits): every scheme, and a few bit widths of the uniform ones
@@ -374,3 +374,15 @@ def test_codes_and_scales_stay_float32_under_bf16_autocast():
     assert y.dtype == torch.float32
     y.sum().backward()
     assert torch.equal(x.grad, ((x.detach().float().abs() <= 2.5).float()).bfloat16())
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("clip", [2.5, 2.5 / 0.35355339, None])
+def test_inference_shortcut_is_bit_identical(bits, clip):
+    """At inference a per-tensor symmetric quantizer takes a shortcut (fewer, larger passes over x);
+    it must give exactly symmetric_codes' values: inside the clip, past it, all zeros, one token."""
+    torch.manual_seed(bits)
+    for x in (torch.randn(3, 7, 64), 3 * torch.randn(2, 64), 40 * torch.randn(1, 1, 64), torch.zeros(2, 8),
+              torch.full((1, 4), -2.5)):
+        cmp("shortcut vs codes * scale", fake_symmetric(x, bits, clip), dequantize(*symmetric_codes(x, bits, clip=clip)))
+    assert torch.equal(Quantizer("symmetric", bits, clip=clip)(x), fake_symmetric(x, bits, clip))
