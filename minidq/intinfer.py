@@ -21,9 +21,9 @@ Two int8 kernels compute the sums (`Int8Weight` picks one per weight, at load):
 
 Where the input's scale is DQ-BART's (max-abs, one per tensor, not learned) and fbgemm is exact,
 a linear is one fbgemm call and a few cheap steps (`FusedInt8Linear`): fbgemm holds the weight's
-scales, is given the input's, and applies both to its sums itself; the input's codes are
-computed with the fewest passes over the activations. The general path takes about a dozen, which at decoding sizes (a
-few tokens) took longer than the matmul itself (`benchmarks/int_linear.py`).
+scales, is given the input's, and applies both to its sums itself; the input's codes take three
+passes over the activations. The general path takes about a dozen, which at decoding sizes (a few
+tokens) took longer than the matmul itself (`benchmarks/int_linear.py`).
 
 The tied LM head is the same product with the embedding codes as its weight; an embedding row
 is dequantized from its codes on lookup. Attention's own matmuls (Q K^T and probabilities x V)
