@@ -1,6 +1,7 @@
 """Which way of adding up the distillation terms: averaged over layers (minidq's "mean") or
 summed as in the authors' code ("sum", and their "--weighted" preset)? Measured on the
-*validation* split, never the test split, with the demo's budget:
+*validation* split, never the test split, with the demo's budget; each against "mean" with its
+paired bootstrap 95% interval:
 
     python benchmarks/distill_reduction.py --task summarization
 
@@ -10,14 +11,17 @@ minidq's default (DistillConfig.reduction) is whichever this favours; see the RE
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from minidq.demo import TASKS, DemoConfig, run_task  # noqa: E402
+from minidq.data import load_split, read_facts  # noqa: E402
+from minidq.demo import TASKS, DemoConfig, Scorer, run_task  # noqa: E402
 from minidq.distill import DistillConfig  # noqa: E402
+from minidq.stats import paired_bootstrap  # noqa: E402
 
 
 def main() -> None:
@@ -35,6 +39,17 @@ def main() -> None:
     print(f"\n{args.task}, validation split (first 200):")
     for name, (key, rows) in results.items():
         print(f"{name:>9}: " + ", ".join(f"{r['method']} {r['quant']} {r['layers']} {key} {r[key]:.1f}" for r in rows))
+    task = TASKS[args.task]
+    predictions = {name: [json.loads(line) for line in Path(f"{args.out}/{name}/{task.name}/predictions.jsonl").open()]
+                   for name in variants}
+    n = len(predictions["mean"])
+    examples = load_split(ROOT / "data_samples" / task.name, "valid")[:n]
+    scorer = Scorer(task, [e.source for e in examples], [e.target for e in examples],
+                    read_facts(ROOT / "data_samples" / task.name / "valid.jsonl", n))
+    for row in args.rows.split(","):
+        score = {name: scorer.per_index([line[row] for line in lines]) for name, lines in predictions.items()}
+        for name in ("sum", "weighted"):
+            print(f"{row}: {name} - mean = {paired_bootstrap(score[name], score['mean'], n)} (95% paired bootstrap)")
 
 
 if __name__ == "__main__":
