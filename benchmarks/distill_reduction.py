@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from minidq.data import load_split, read_facts  # noqa: E402
+from minidq.data import load_split  # noqa: E402
 from minidq.demo import TASKS, DemoConfig, Scorer, run_task  # noqa: E402
 from minidq.distill import DistillConfig  # noqa: E402
 from minidq.stats import paired_bootstrap  # noqa: E402
@@ -43,9 +43,8 @@ def main() -> None:
     predictions = {name: [json.loads(line) for line in Path(f"{args.out}/{name}/{task.name}/predictions.jsonl").open()]
                    for name in variants}
     n = len(predictions["mean"])
-    examples = load_split(ROOT / "data_samples" / task.name, "valid")[:n]
-    scorer = Scorer(task, [e.source for e in examples], [e.target for e in examples],
-                    read_facts(ROOT / "data_samples" / task.name / "valid.jsonl", n))
+    data_dir = ROOT / "data_samples" / task.name
+    scorer = Scorer.for_examples(task, load_split(data_dir, "valid")[:n], data_dir, "valid")
     for row in args.rows.split(","):
         score = {name: scorer.per_index([line[row] for line in lines]) for name, lines in predictions.items()}
         for name in ("sum", "weighted"):

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from minidq.data import load_split, read_facts  # noqa: E402
+from minidq.data import load_split  # noqa: E402
 from minidq.demo import TASKS, DemoConfig, Scorer, run_task  # noqa: E402
 from minidq.stats import paired_bootstrap  # noqa: E402
 
@@ -47,9 +47,8 @@ def main() -> None:
             cfg.train_examples = cfg.steps * cfg.batch_size
         summary = run_task(task, cfg)
         lines = [json.loads(line) for line in (Path(cfg.out) / task.name / "predictions.jsonl").open()]
-        examples = load_split(ROOT / "data_samples" / task.name, args.split)[: len(lines)]
-        scorer = Scorer(task, [e.source for e in examples], [e.target for e in examples],
-                        read_facts(ROOT / "data_samples" / task.name / f"{args.split}.jsonl", len(lines)))
+        data_dir = ROOT / "data_samples" / task.name
+        scorer = Scorer.for_examples(task, load_split(data_dir, args.split)[: len(lines)], data_dir, args.split)
         a, b = (scorer.per_index([line[name] for line in lines]) for name in (args.a, args.b))
         interval = paired_bootstrap(a, b, len(lines), cfg.bootstrap, seed)
         by_name = {f"{r['method']}-{r['quant']}-{r['layers']}": r for r in summary["rows"]}

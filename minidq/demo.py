@@ -148,6 +148,12 @@ class Scorer:
     def __init__(self, task: Task, sources: list[str], refs: list[str], facts):
         self.task, self.sources, self.refs, self.facts = task, sources, refs, facts
 
+    @classmethod
+    def for_examples(cls, task: Task, examples: list, data_dir: Path, split: str) -> "Scorer":
+        """The scorer of the first len(examples) examples of data_dir/split.jsonl, with their facts."""
+        return cls(task, [ex.source for ex in examples], [ex.target for ex in examples],
+                   read_facts(data_dir / f"{split}.jsonl", len(examples)))
+
     def figures(self, preds: list[str]) -> dict:
         if self.task.metric == "bleu":
             return {"bleu": bleu(preds, self.refs), "chrf": chrf(preds, self.refs)}
@@ -208,8 +214,7 @@ def prepare(task: Task, cfg: DemoConfig) -> Context:
     batches = {name: Batches(encode(ex, tokenizer, cfg.max_source_length, task.max_target_length).pairs,
                              cfg.batch_size, tokenizer.pad_token_id, shuffle=name != "valid", seed=cfg.seed)
                for name, ex in sets.items()}
-    scorer = Scorer(task, [ex.source for ex in test_ex], [ex.target for ex in test_ex],
-                    read_facts(data_dir / f"{cfg.split}.jsonl", len(test_ex)))
+    scorer = Scorer.for_examples(task, test_ex, data_dir, cfg.split)
     return Context(task, cfg, teacher_dir, teacher, tokenizer, batches, valid_ex, scorer, decoding, out)
 
 

@@ -48,8 +48,8 @@ from torch import nn
 
 from .freeze import weight_quantizers
 from .model import Bart
-from .quant import (QuantEmbedding, QuantLinear, Quantizer, dequantize, integer_form, rescale, symmetric_codes,
-                    tensor_scale)
+from .quant import (QuantEmbedding, QuantLinear, Quantizer, dequantize, fake_symmetric, integer_form, rescale,
+                    symmetric_codes)
 
 
 def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -143,27 +143,23 @@ def fusable(input_quant: nn.Module, codes: torch.Tensor) -> bool:
 
 
 class FusedInt8Linear(nn.Module):
-    """x W^T for a DQ-BART input quantizer (max-abs, one scale per tensor) in four passes: the
-    input's range, its codes, the codes times the scale, and one fbgemm call that recovers the
-    codes, sums their products with the weight's in int32 and multiplies the sums by the two
-    scales: the very floats, in the same order, that symmetric_codes() and rescale() compute on
-    the fake path."""
+    """x W^T for a DQ-BART input quantizer (max-abs, one scale per tensor): the fake-quantized
+    input (fake_symmetric: its range, codes, codes times the scale) and one fbgemm call that
+    recovers the codes, sums their products with the weight's in int32 and multiplies the sums by
+    the two scales: the very floats, in the same order, that symmetric_codes() and rescale()
+    compute on the fake path."""
 
     def __init__(self, codes: torch.Tensor, scale: torch.Tensor, input_quant: Quantizer):
         super().__init__()
         self.shape = tuple(codes.shape)
         self.packed = fbgemm_weight(codes, scale)
         self.bits, self.clip = input_quant.bits, input_quant.clip
-        self.qmax = 2 ** (self.bits - 1) - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale, clipped = tensor_scale(x, self.bits, self.clip)  # as symmetric_codes computes it
-        codes = torch.round(x.reshape(-1, self.shape[1]) / scale)  # (M, K); within +-qmax unless clipped
-        if clipped:
-            codes.clamp_(-self.qmax, self.qmax)
-        # The dequantized input: fbgemm's (codes * s) * (1 / s) + 128 is within 2e-5 of codes + 128,
-        # so it rounds back to exactly our codes, and it scales its sums by s * sw, as rescale() does.
-        y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(codes.mul_(scale), scale, 128, self.packed)
+        x_q, scale = fake_symmetric(x.reshape(-1, self.shape[1]), self.bits, self.clip)  # (M, K) codes * s
+        # fbgemm's (codes * s) * (1 / s) + 128 is within 2e-5 of codes + 128, so it rounds back to
+        # exactly our codes, and it scales its sums by s * sw, as rescale() does.
+        y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(x_q, scale, 128, self.packed)
         return y.view(*x.shape[:-1], self.shape[0])  # (..., N)
 
     def int8_codes(self) -> torch.Tensor:

@@ -91,14 +91,14 @@ def tensor_scale(x: torch.Tensor, bits: int, clip: float | None) -> tuple[float,
     return float(scale) or 1.0, clipped  # an all-zero x: 1, as nonzero() gives
 
 
-def fake_symmetric(x: torch.Tensor, bits: int, clip: float | None) -> torch.Tensor:
-    """dequantize(*symmetric_codes(x, bits, clip=clip)), bit for bit, in four passes over x."""
+def fake_symmetric(x: torch.Tensor, bits: int, clip: float | None) -> tuple[torch.Tensor, float]:
+    """(dequantize(*symmetric_codes(x, bits, clip=clip)), its scale), bit for bit, in four passes over x."""
     scale, clipped = tensor_scale(x, bits, clip)
     codes = torch.round(x / scale)  # within +-qmax unless the clip cut max|x|
     if clipped:
         qmax = 2 ** (bits - 1) - 1
         codes.clamp_(-qmax, qmax)
-    return codes.mul_(scale)
+    return codes.mul_(scale), scale
 
 
 def asymmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False,
@@ -259,7 +259,7 @@ class Quantizer(nn.Module):
         if not (torch.is_grad_enabled() and x.requires_grad):  # inference: the same values, no graph
             # (an autograd.Function call, and a chain of small ops, cost more than the maths at decoding sizes)
             if self.scheme == "symmetric" and not self.per_row and x.dtype == torch.float32:
-                return fake_symmetric(x, self.bits, self.clip)
+                return fake_symmetric(x, self.bits, self.clip)[0]
             return dequantize(*self.codes(x))
         return FakeQuant.apply(x, self)
 

@@ -384,5 +384,7 @@ def test_inference_shortcut_is_bit_identical(bits, clip):
     torch.manual_seed(bits)
     for x in (torch.randn(3, 7, 64), 3 * torch.randn(2, 64), 40 * torch.randn(1, 1, 64), torch.zeros(2, 8),
               torch.full((1, 4), -2.5)):
-        cmp("shortcut vs codes * scale", fake_symmetric(x, bits, clip), dequantize(*symmetric_codes(x, bits, clip=clip)))
-    assert torch.equal(Quantizer("symmetric", bits, clip=clip)(x), fake_symmetric(x, bits, clip))
+        values, scale = fake_symmetric(x, bits, clip)
+        cmp("shortcut vs codes * scale", values, dequantize(*symmetric_codes(x, bits, clip=clip)))
+        assert scale == symmetric_codes(x, bits, clip=clip)[1].item()
+    assert torch.equal(Quantizer("symmetric", bits, clip=clip)(x), fake_symmetric(x, bits, clip)[0])
