@@ -492,8 +492,14 @@ VERBS = [
     ("carry", "carries", "carried", "căra", ("car", "cară", "cărăm", "cară"), "cărat", "food thing", False),
     ("clean", "cleans", "cleaned", "curăța", ("curăț", "curăță", "curățăm", "curăță"), "curățat", "thing building", False),
 ]
-# subject pronouns (dropped in Romanian): English, person index into the verb tables, 3rd sg English
-PRONOUNS = [("I", 0), ("he", 1), ("she", 1), ("we", 2), ("they", 3)]
+# subject pronouns: English, person index into the verb tables, Romanian. Romanian may drop the
+# pronoun (the verb ending says who) or keep it: both are right, so references draw one at random.
+PRONOUNS = [("I", 0, "eu"), ("he", 1, "el"), ("she", 1, "ea"), ("we", 2, "noi"), ("they", 3, "ei")]
+# The future has two right forms: "voi vedea" and the spoken "o să văd" (o să + subjunctive, whose
+# 1st persons are the present's: o să văd, o să vedem; 3rd persons below: o să vadă).
+SUBJUNCTIVE_3 = {"vedea": "vadă", "găsi": "găsească", "mânca": "mănânce", "cumpăra": "cumpere",
+                 "vinde": "vândă", "iubi": "iubească", "ajuta": "ajute", "chema": "cheme", "spăla": "spele",
+                 "construi": "construiască", "desena": "deseneze", "căra": "care", "curăța": "curețe"}
 BE_DO = {0: "do", 1: "does", 2: "do", 3: "do"}
 PAST_AUX, FUTURE_AUX = ("am", "a", "am", "au"), ("voi", "va", "vom", "vor")
 # object pronouns: clitic before a present/future verb, before the past auxiliary, after the participle
@@ -548,8 +554,8 @@ def clause(rng: random.Random) -> tuple[list[str], list[str]]:
     tense = rng.choice(["present", "past", "future"])
     negated = rng.random() < 0.2
     if rng.random() < 0.35:
-        en_subj, person = rng.choice(PRONOUNS)
-        ro_subj = ""  # Romanian drops subject pronouns: the verb ending says who
+        en_subj, person, ro_pronoun = rng.choice(PRONOUNS)
+        ro_subj = ro_pronoun if rng.random() < 0.5 else ""
     else:
         en_subj, ro_subj, plural = noun_phrase(rng, "person animal" if animal_subject else "person")
         person = 3 if plural else 1
@@ -570,8 +576,12 @@ def clause(rng: random.Random) -> tuple[list[str], list[str]]:
         ro_verb = f"{clitic[1]}{aux} {ro_part}{clitic[2]}" if clitic else f"{aux} {ro_part}"
     else:
         en_verb = f"will not {en_base}" if negated else f"will {en_base}"
-        ro_verb = f"{FUTURE_AUX[person]} {ro_inf}"
-        ro_verb = f"{clitic[0]} {ro_verb}" if clitic else ro_verb
+        pronoun = f"{clitic[0]} " if clitic else ""
+        if rng.random() < 0.5:
+            ro_verb = f"{pronoun}{FUTURE_AUX[person]} {ro_inf}"  # îl voi vedea
+        else:
+            subjunctive = ro_present[person] if person in (0, 2) else SUBJUNCTIVE_3[ro_inf]
+            ro_verb = f"o să {pronoun}{subjunctive}"  # o să îl văd
     if negated:
         ro_verb = f"nu {ro_verb}"
     en, ro = [en_subj, en_verb, en_obj], [ro_subj, ro_verb, ro_obj]

@@ -33,7 +33,9 @@ def transfer(source: Bart, source_tok: Tokenizer, tok: Tokenizer) -> tuple[Bart,
     for new_id, old_id in shared:
         emb[new_id] = old[old_id]
         bias[0, new_id] = source.final_logits_bias[0, old_id]
-    model = Bart(replace(source.config, vocab_size=len(new_vocab)))
+    # mBART's decoder starts from the target-language code, whose id the new vocabulary decides
+    start = tok.token_id(tok.tgt_lang) if tok.tgt_lang else source.config.decoder_start_token_id
+    model = Bart(replace(source.config, vocab_size=len(new_vocab), decoder_start_token_id=start))
     state = {k: v for k, v in source.state_dict().items() if "embed_tokens" not in k}
     state.update({"shared.weight": emb, "final_logits_bias": bias})
     missing, unexpected = model.load_state_dict(state, strict=False)

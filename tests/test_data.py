@@ -200,3 +200,15 @@ def test_targets_state_their_facts_in_many_ways(task):
     openings = {" ".join(r["target"].split()[:2]) for r in records}
     assert len(openings) > 100  # not one template: the first words vary with phrasing and names
     assert sum(len(r["distractors"]) for r in records) > 2 * len(records)
+
+
+def test_translation_references_are_one_to_many():
+    """The same English structure has more than one right Romanian form, drawn at random: a
+    subject pronoun kept or dropped, and the future as "va vedea" or "o să vadă"."""
+    pairs = [json.loads(line) for line in (DATA / "translation" / "valid.jsonl").read_text(encoding="utf-8").splitlines()]
+    he = [p["target"].split()[0] for p in pairs if p["source"].startswith("He ")]
+    assert "El" in he and sum(w != "El" for w in he) > len(he) / 4, he
+    future = [p["target"].lower() for p in pairs if " will " in p["source"] and "," not in p["source"]]
+    spoken = sum("o să" in t for t in future)
+    assert len(future) / 4 < spoken < 3 * len(future) / 4
+    assert all(any(aux in t.split() for aux in ("voi", "va", "vom", "vor")) for t in future if "o să" not in t)
