@@ -36,6 +36,9 @@ def transfer(source: Bart, source_tok: Tokenizer, tok: Tokenizer) -> tuple[Bart,
     # mBART's decoder starts from the target-language code, whose id the new vocabulary decides
     start = tok.token_id(tok.tgt_lang) if tok.tgt_lang else source.config.decoder_start_token_id
     model = Bart(replace(source.config, vocab_size=len(new_vocab), decoder_start_token_id=start))
+    model.generation_config = dict(source.generation_config)  # decoding defaults, with the new start id
+    if "decoder_start_token_id" in model.generation_config:
+        model.generation_config["decoder_start_token_id"] = start
     state = {k: v for k, v in source.state_dict().items() if "embed_tokens" not in k}
     state.update({"shared.weight": emb, "final_logits_bias": bias})
     missing, unexpected = model.load_state_dict(state, strict=False)
