@@ -22,6 +22,10 @@ from minidq.metrics import fact_scores, mentions  # noqa: E402
 COMPARED = ("up from ", "down from ")
 
 
+def percent(flags: list[bool]) -> float:
+    return 100 * sum(flags) / max(len(flags), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("predictions", type=Path, help="one prediction per line, in split order")
@@ -44,9 +48,9 @@ def main() -> None:
     n = len(groups[True])
     if not n:
         raise SystemExit(f"no example of {args.split} compares figures")
-    pct = lambda xs: 100 * sum(xs) / max(len(xs), 1)  # noqa: E731
-    print(f"{len(preds)} examples: facts right {pct(groups[True] + groups[False]):.1f}%; "
-          f"without a comparison ({len(groups[False])}) {pct(groups[False]):.1f}%; with one ({n}) {pct(groups[True]):.1f}%")
+    print(f"{len(preds)} examples: facts right {percent(groups[True] + groups[False]):.1f}%; "
+          f"without a comparison ({len(groups[False])}) {percent(groups[False]):.1f}%; "
+          f"with one ({n}) {percent(groups[True]):.1f}%")
     print(f"comparisons: figure right {100 * figure / n:.1f}%, direction right where the figure is "
           f"{100 * direction / max(figure, 1):.0f}% (chance 50%)")
 
