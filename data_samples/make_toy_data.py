@@ -167,6 +167,25 @@ RIVAL_EVENTS = ["opened {n} {t} in {c}", "closed {n} {t} in {c}", "hired {n} wor
 RIVAL_THINGS = ["stores", "offices", "factories", "homes", "depots", "clinics"]
 
 
+# The company's own figure of a year before, for every kind but takeovers: the summary says
+# whether the plan is "up from" or "down from" it, which the article never says. The model
+# must compare two numbers it reads, not only copy one.
+PAST = {"open": "opened {m} {t}", "close": "closed {m} {t}", "build": "built {m} {t}",
+        "hire": "hired {m} {t}", "cut": "cut {m} jobs", "invest": "invested ${m} million"}
+PAST_SENTENCES = ["{org} {past} last year.", "Last year, {org} {past}.", "A year earlier, {org} had {past}."]
+COMPARISONS = [", {d} from {m} last year", ", {d} from {m} a year earlier"]
+
+
+def past_figure(rng: random.Random, kind: str, facts: dict[str, str]) -> tuple[str, str, str]:
+    """(a year-earlier figure of the same kind, "up" or "down", the figure as the summary writes it)."""
+    n = int(facts["n"].replace(",", ""))
+    m = n
+    while m == n:
+        m = rng.randint(*COUNT_RANGES[kind])
+    past = PAST[kind].format(m=f"{m:,}", t=facts["t"])
+    return past, "up" if n > m else "down", f"${m:,} million" if kind == "invest" else f"{m:,}"
+
+
 def event_sentence(rng: random.Random, org: str, date: str, news: str) -> str:
     return rng.choice([
         f"{org} said on {date} that it {news}.",
@@ -219,6 +238,9 @@ def event_facts(kind: str, facts: dict[str, str]) -> list[str]:
 def article(rng: random.Random, names: Names) -> dict:
     """One article, one summary drawn from SUMMARY_FORMS x VERB_FORMS, and the facts it states.
 
+    In half the articles (takeovers aside) the company's figure of a year before is given too,
+    and the summary compares the plan with it ("up from 120 last year").
+
     `facts` are the strings every correct summary contains; `distractors` are names, places,
     numbers and dates the article also mentions but a correct summary does not."""
     org, target_org, rival, other, other_target, analyst_org = distinct(rng, names.org, 6)
@@ -250,6 +272,11 @@ def article(rng: random.Random, names: Names) -> dict:
         f"The mayor of {city}, {mayor}, welcomed the news.",
         f"Separately, {other} said on {other_date} that it {other_news}.",
     ]
+    compare = kind != "buy" and rng.random() < 0.5
+    earlier = []  # the year-earlier figure, always in the article when the summary compares
+    if compare:
+        past, direction, before = past_figure(rng, kind, facts)
+        earlier = [rng.choice(PAST_SENTENCES).format(org=org, past=past)]
     if rng.random() < 0.3:  # the person and the news in one sentence
         key = [f"{person}, the {role_text} of {org}, said on {date_text} that the company {news}."]
     else:
@@ -257,7 +284,7 @@ def article(rng: random.Random, names: Names) -> dict:
                person_sentence(rng, person, role_text, org, rng.randint(2005, 2023))]
     lead = rng.sample(may_lead, rng.randint(0, 2))
     rest = [s for s in may_lead if s not in lead]
-    tail = rng.sample(rest, rng.randint(1, 2)) + rng.sample(after_only, rng.randint(1, 3))
+    tail = rng.sample(rest, rng.randint(1, 2)) + rng.sample(after_only, rng.randint(1, 3)) + earlier
     rng.shuffle(tail)
     body = lead + key[:1] + tail
     if len(key) > 1:  # the person sentence goes anywhere after the news
@@ -266,13 +293,19 @@ def article(rng: random.Random, names: Names) -> dict:
 
     canonical = EVENTS[kind][2].format(**facts)          # "will cut 300 jobs in Nadobail"
     verb = rng.choice(VERB_FORMS).format(v=canonical.split()[1])
-    summary = capitalize(rng.choice(SUMMARY_FORMS).format(org=org, verb=verb, what=canonical.split(" ", 2)[2],
+    what = canonical.split(" ", 2)[2]
+    if compare:
+        what += rng.choice(COMPARISONS).format(d=direction, m=before)
+    summary = capitalize(rng.choice(SUMMARY_FORMS).format(org=org, verb=verb, what=what,
                                                           role=role, person=person, date=f"{month} {day}"))
     gold = [org, *event_facts(kind, facts), role, person, f"{month} {day}"]
     wrong = [target_org, rival, other, other_target, analyst_org, rival_person, mayor, economist,
              hq_city, rival_city, other_city, rain_city, rival_n, other_facts["n"]]
     wrong = [w for w in wrong if bounded(w, source)]  # (a sentence left out of the article has none)
     wrong.append(f"{other_month} {other_day}")  # the other date, as a summary would write it
+    if compare:  # the right figure with the wrong direction
+        gold.append(f"{direction} from {before}")
+        wrong.append(f"{'down' if direction == 'up' else 'up'} from {before}")
     distractors = [w for w in wrong if all(not overlaps(w, g) for g in gold)]
     return {"source": source, "target": summary, "facts": gold, "distractors": distractors}
 

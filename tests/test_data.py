@@ -195,11 +195,34 @@ def test_targets_state_their_facts_in_many_ways(task):
     for r in records:
         assert all(mentions(r["target"], f) for f in r["facts"]), r
         assert not any(mentions(r["target"], d) for d in r["distractors"]), r
-        # every distractor is in the source (a date in some written form: "24 March", "March 24", ...)
-        assert all(mentions(r["source"], d) for d in r["distractors"] if not d.split()[0] in MONTHS), r
+        # every distractor is in the source (a date in some written form: "24 March", "March 24", ...;
+        # a comparison's wrong direction, "down from 120", is a claim the source never makes)
+        assert all(mentions(r["source"], d) for d in r["distractors"]
+                   if d.split()[0] not in MONTHS and not d.startswith(COMPARED)), r
     openings = {" ".join(r["target"].split()[:2]) for r in records}
     assert len(openings) > 100  # not one template: the first words vary with phrasing and names
     assert sum(len(r["distractors"]) for r in records) > 2 * len(records)
+
+
+COMPARED = ("up from ", "down from ")
+
+
+def test_summaries_compare_the_plan_with_the_year_before():
+    """About half the summaries say whether the plan is up or down on the company's figure of a
+    year before. The source gives both numbers and never the direction: the model must compare."""
+    def number(text: str) -> int:  # "5,834" or "$120 million"
+        return int(text.strip("$").split()[0].replace(",", ""))
+
+    records = [json.loads(line) for line in (DATA / "summarization" / "valid.jsonl").read_text(encoding="utf-8").splitlines()]
+    compared = [r for r in records if r["facts"][-1].startswith(COMPARED)]
+    assert len(records) / 3 < len(compared) < 2 * len(records) / 3
+    directions = []
+    for r in compared:
+        direction, before = r["facts"][-1].split(" from ")
+        assert before in r["source"] and not any(c in r["source"] for c in COMPARED), r
+        assert (number(r["facts"][2]) > number(before)) == (direction == "up"), r  # facts[2]: the plan's figure
+        directions.append(direction)
+    assert len(records) / 10 < directions.count("up") < len(compared) - len(records) / 10
 
 
 def test_translation_references_are_one_to_many():
