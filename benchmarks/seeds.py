@@ -6,6 +6,7 @@ and prints each seed's difference a - b with its paired bootstrap interval, then
 spread over seeds. The README's seed figures come from
 
     python benchmarks/seeds.py --task summarization --seeds 0 1 2      # DQ vs QAT, 2-2-8 6-6
+    python benchmarks/seeds.py --task qa --seeds 1 2                   # the same on long-form QA
     python benchmarks/seeds.py --a DQ+LSQ-2-2-8-6-3 --b DQ-2-2-8-6-3 --variants --test-examples 100
 
 `--variants` trains on the first steps x batch training examples, as `demo --variants` does.
