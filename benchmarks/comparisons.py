@@ -34,7 +34,11 @@ def main() -> None:
     args = parser.parse_args()
 
     preds = args.predictions.read_text(encoding="utf-8").splitlines()
-    facts, distractors = read_facts(args.data / f"{args.split}.jsonl", len(preds))
+    path = args.data / f"{args.split}.jsonl"
+    read = read_facts(path, len(preds))
+    if read is None:
+        raise SystemExit(f"{path}: its lines have no `facts` field to score comparisons against")
+    facts, distractors = read
     groups: dict[bool, list[bool]] = {True: [], False: []}
     figure = direction = 0
     for pred, fs, ds in zip(preds, facts, distractors):
