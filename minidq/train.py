@@ -271,6 +271,7 @@ def train(
     overwrite: bool = False,
     allow_changed_settings: bool = False,
     settings: dict | None = None,
+    on_eval: Callable[[Bart, int], dict] | None = None,
 ) -> dict:
     """Train `model` in place; returns the last evaluation's figures. Writes into cfg.out_dir:
     last.ckpt (resume), best/ (HF checkpoint of the lowest validation loss), log.jsonl, train_config.json.
@@ -278,6 +279,8 @@ def train(
     resume: continue from last.ckpt; it must have been saved with the same settings (training,
     model and quantization configs, and `settings`, e.g. the command line) unless
     allow_changed_settings. overwrite: replace the run in a non-empty cfg.out_dir.
+    on_eval(model, step): more figures for each evaluation's log line (e.g. a task's own score on
+    validation), so a learning curve lives in log.jsonl and survives a resume like the rest.
     """
     out = Path(cfg.out_dir)
     rank, world = distributed.rank(), distributed.world_size()  # 0 and 1 unless run by torchrun
@@ -375,7 +378,8 @@ def train(
 
                 if step % cfg.eval_every == 0 or step == total_steps:
                     last_eval = distributed.on_main(  # rank 0 evaluates; every rank learns the figures
-                        lambda: evaluate_during_training(model, tokenizer, valid_batches, valid_examples, cfg))
+                        lambda: {**evaluate_during_training(model, tokenizer, valid_batches, valid_examples, cfg),
+                                 **(on_eval(model, step) if on_eval else {})})
                     if not math.isfinite(last_eval["val_loss"]):
                         raise diverged(f"validation loss {last_eval['val_loss']}")
                     last_eval["step"] = step

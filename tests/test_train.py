@@ -49,7 +49,7 @@ def toy_data(tmp_path_factory):
 
 
 def run(toy_data, out_dir, steps=12, seed=0, loss_fn=train_module.task_loss, resume=False, overwrite=False,
-        allow_changed_settings=False, **overrides):
+        allow_changed_settings=False, on_eval=None, **overrides):
     root, tokenizer, splits, config = toy_data
     torch.manual_seed(seed)
     model = Bart(config)
@@ -58,7 +58,8 @@ def run(toy_data, out_dir, steps=12, seed=0, loss_fn=train_module.task_loss, res
     cfg = TrainConfig(out_dir=str(out_dir), **{**dict(max_steps=steps, batch_size=16, lr=3e-3, warmup_steps=2,
                       eval_every=6, eval_examples=0, log_every=2, seed=seed), **overrides})
     figures = train(model, tokenizer, batches["train"], batches["valid"], splits["valid"], cfg, loss_fn=loss_fn,
-                    resume=resume, overwrite=overwrite, allow_changed_settings=allow_changed_settings)
+                    resume=resume, overwrite=overwrite, allow_changed_settings=allow_changed_settings,
+                    on_eval=on_eval)
     return model, figures
 
 
@@ -228,6 +229,23 @@ def test_ctrl_c_then_resume_gives_the_same_weights_and_log(toy_data, tmp_path):
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert log_records(tmp_path / "stopped" / "log.jsonl") == log_records(tmp_path / "straight" / "log.jsonl")
+
+
+def test_on_eval_figures_join_each_evaluation_and_survive_a_resume(toy_data, tmp_path):
+    """A learning curve (the recipe study's) is the on_eval figures in the log; a resumed run's log
+    has the same curve as an uninterrupted one, and on_eval sees the model at each evaluation step."""
+    def on_eval(model, step):
+        return {"step_seen": float(step), "weight_sum": model.shared.weight.sum().item()}
+
+    run(toy_data, tmp_path / "straight", steps=12, on_eval=on_eval)
+    with pytest.raises(Interrupted):
+        run(toy_data, tmp_path / "stopped", steps=12, loss_fn=interrupt_at(8), on_eval=on_eval)
+    run(toy_data, tmp_path / "stopped", steps=12, resume=True, on_eval=on_eval)
+    curves = [[r for r in log_records(tmp_path / name / "log.jsonl") if "val_loss" in r]
+              for name in ("straight", "stopped")]
+    assert [r["step_seen"] for r in curves[0]] == [6.0, 12.0] == [r["step"] for r in curves[0]]
+    assert curves[0] == curves[1]
+    assert curves[0][0]["weight_sum"] != curves[0][1]["weight_sum"]
 
 
 def test_resume_refuses_changed_settings(toy_data, tmp_path):

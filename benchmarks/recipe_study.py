@@ -1,0 +1,250 @@
+"""Where do the students end up, and why? A recipe study on the validation split.
+
+Each run trains one student (QAT or DQ, at W-E-A bits and encoder-decoder layers) from the shipped
+teacher with one *setting* (how activations are clipped and scaled, how weights are scaled) and
+one learning rate, and scores it on the first N validation examples at every evaluation (4 beams,
+the demo's decoding), so one run is one learning curve. Curves live in each run's log.jsonl (the
+loop's `on_eval` figures), so an interrupted run resumes (`train`'s last.ckpt) and keeps its curve.
+
+The learning rate decays linearly to 0 at the run's last step: a point half-way along a curve is a
+model in mid-schedule, not a shorter run's end. The settings:
+
+    paper       DQ-BART: weights and activations clamped to +-2.5, TWN weights one scale per
+                tensor, activation scales max|x| per tensor, dynamic
+    noclip      no clamp: dynamic max|x| scales cover every activation
+    calib       a clamp per site at the 99.99th percentile of |x| that site sees in the
+                teacher-copied student on 8 training batches (calibrated from the teacher;
+                attention probabilities keep no clamp)
+    lsqact      learned activation clips (LSQ: the scale is the clip); weights as the paper's
+    noclip-row  no clamp, TWN weights with one scale per output row
+    noclip-lsqw no clamp, LSQ weight scales (one per tensor)
+    lsq-row     LSQ weight scales per row and LSQ activation clips
+
+    python benchmarks/recipe_study.py run --task summarization --method DQ --setting noclip --lr 1e-4 --steps 600
+    python benchmarks/recipe_study.py report --task summarization    # table + plot of every finished run
+
+`run` resumes a run whose folder holds last.ckpt, and does nothing for a finished one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from minidq.data import Batches, encode, load_split
+from minidq.demo import SAMPLES, TASKS, Scorer
+from minidq.distill import DistillConfig, DistillLoss, make_student
+from minidq.evaluate import predict
+from minidq.model import Attention, Bart
+from minidq.quant import QuantConfig, QuantLinear, Quantizer, quantize
+from minidq.stats import paired_bootstrap
+from minidq.tokenizer import Tokenizer
+from minidq.train import TrainConfig, task_loss, train
+
+
+@dataclass(frozen=True)
+class Setting:
+    quant: dict = field(default_factory=dict)  # QuantConfig options on top of the W-E-A bits
+    calibrate: float | None = None             # percentile of |x| per activation site: its clamp
+
+
+SETTINGS = {
+    "paper": Setting(),
+    "noclip": Setting(dict(clip_val=None)),
+    "calib": Setting(dict(clip_val=None), calibrate=99.99),
+    "lsqact": Setting(dict(act_method="lsq")),
+    "noclip-row": Setting(dict(clip_val=None, weight_per_row=True)),
+    "noclip-lsqw": Setting(dict(clip_val=None, weight_method="lsq")),
+    "lsq-row": Setting(dict(weight_method="lsq", weight_per_row=True, act_method="lsq")),
+}
+
+
+def activation_quantizers(model: Bart) -> dict[str, Quantizer]:
+    """Every dynamic activation quantizer of the layers (linear inputs, Q, K and V), by module
+    path. Left out: the LM head's input (never clamped) and the attention probabilities (in
+    [0, 1] already; a percentile of them, mostly near 0 over long sources, would cut every peak)."""
+    found = {}
+    for name, module in model.named_modules():
+        slots = ("input_quant",) if isinstance(module, QuantLinear) else \
+            ("q_act", "k_act", "v_act") if isinstance(module, Attention) else ()
+        for slot in slots:
+            q = getattr(module, slot)
+            if isinstance(q, Quantizer):
+                found[f"{name}.{slot}"] = q
+    return found
+
+
+@torch.no_grad()
+def calibrate(model: Bart, batches: Batches, percentile: float, n_batches: int = 8) -> dict[str, float]:
+    """Set each activation quantizer's clamp to the `percentile` of |x| it sees on n_batches
+    training batches (the student as copied from the teacher, quantizers without a clamp)."""
+    sites = activation_quantizers(model)
+    seen: dict[str, list[torch.Tensor]] = {name: [] for name in sites}
+    # at inference a linear's input reaches its quantizer through codes() (the integer-form matmul),
+    # Q, K, V and probabilities through forward(): watch both
+    hooks = [q.register_forward_pre_hook(lambda m, args, name=name: seen[name].append(args[0].abs().flatten()))
+             for name, q in sites.items()]
+    for name, q in sites.items():
+        q.codes = lambda x, name=name, codes=q.codes: seen[name].append(x.abs().flatten()) or codes(x)
+    model.eval()
+    for _, batch in zip(range(n_batches), batches.epoch(0)):
+        model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"])
+    for name, q in sites.items():
+        del q.codes
+    for h in hooks:
+        h.remove()
+    clips = {}
+    for name, q in sites.items():
+        values = torch.cat(seen[name])
+        if len(values) > 2**24:  # torch.quantile's limit; an even subsample keeps the tail's shape
+            values = values[torch.randperm(len(values), generator=torch.Generator().manual_seed(0))[: 2**24]]
+        q.clip = clips[name] = float(torch.quantile(values.float(), percentile / 100))
+    return clips
+
+
+def run_dir(args) -> Path:
+    return (Path(args.out) / args.task / f"{args.method}-{args.quant}-{args.layers}"
+            / f"{args.setting}-lr{args.lr:g}-steps{args.steps}-seed{args.seed}")
+
+
+def cmd_run(args) -> None:
+    task, out = TASKS[args.task], run_dir(args)
+    if (out / "done.json").is_file():
+        print(f"{out}: finished")
+        return
+    torch.set_num_threads(args.threads)
+    teacher_dir, data_dir = SAMPLES / task.name / "teacher", SAMPLES / task.name
+    teacher, tokenizer = Bart.from_pretrained(teacher_dir), Tokenizer.from_pretrained(teacher_dir)
+    train_ex, valid_ex = load_split(data_dir, "train"), load_split(data_dir, "valid")[: args.valid_examples]
+    batches = {split: Batches(encode(ex, tokenizer, 256, task.max_target_length).pairs, args.batch_size,
+                              tokenizer.pad_token_id, shuffle=split == "train", seed=args.seed)
+               for split, ex in (("train", train_ex), ("valid", valid_ex))}
+    scorer = Scorer.for_examples(task, valid_ex, data_dir, "valid")
+    setting = SETTINGS[args.setting]
+    torch.manual_seed(args.seed)
+    encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
+    student = quantize(make_student(teacher, encoder_layers, decoder_layers),
+                       QuantConfig.parse(args.quant, **setting.quant))
+    clips = calibrate(student, batches["train"], setting.calibrate) if setting.calibrate else None
+
+    def on_eval(model: Bart, step: int) -> dict:
+        preds = predict(model, tokenizer, scorer.sources, batch_size=32, progress=False, num_beams=4,
+                        max_length=task.max_length, early_stopping=True)
+        figures = scorer.figures(preds)
+        (out / f"preds_{step:06d}.json").write_text(json.dumps(preds) + "\n")
+        return {k: v for k, v in figures.items() if k in (scorer.key(), "rougeL", "chrf")}
+
+    loss_fn = DistillLoss(teacher, DistillConfig()) if args.method == "DQ" else task_loss
+    cfg = TrainConfig(out_dir=str(out), max_steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      warmup_steps=max(10, args.steps // 20), eval_every=args.eval_every, eval_examples=0,
+                      log_every=50, seed=args.seed, progress=False)
+    resume = (out / "last.ckpt").is_file()
+    figures = train(student, tokenizer, batches["train"], batches["valid"], valid_ex, cfg, loss_fn=loss_fn,
+                    resume=resume, on_eval=on_eval, settings={"setting": args.setting})
+    if clips:
+        (out / "clips.json").write_text(json.dumps(clips, indent=1) + "\n")
+    (out / "done.json").write_text(json.dumps(figures) + "\n")
+    print(json.dumps({"out": str(out), **figures}))
+
+
+def curves(task: str, out: str) -> list[dict]:
+    """Every run of the task: its names and its evaluations [(step, key metric, file of predictions)]."""
+    found = []
+    for log in sorted(Path(out, task).glob("*/*/log.jsonl")):
+        evals = [r for r in map(json.loads, log.read_text().splitlines()) if "val_loss" in r]
+        student, name = log.parent.parent.name, log.parent.name
+        found.append({"student": student, "run": name, "dir": log.parent, "evals": evals,
+                      "done": (log.parent / "done.json").is_file()})
+    return found
+
+
+def cmd_report(args) -> None:
+    task = TASKS[args.task]
+    runs = curves(args.task, args.out)
+    if not runs:
+        raise SystemExit(f"no runs under {args.out}/{args.task}")
+    data_dir = SAMPLES / task.name
+    key = "bleu" if task.metric == "bleu" else "facts_exact"
+    lines = [f"### {args.task}: validation, first {args.valid_examples} examples, 4 beams; {key} at each evaluation",
+             "", "| student | setting | evaluations (step: score) | last | best val loss |", "|---|---|---|---|---|"]
+    for r in runs:
+        points = ", ".join(f"{e['step']}: {e.get(key, float('nan')):.1f}" for e in r["evals"])
+        last = f"{r['evals'][-1].get(key, float('nan')):.1f}" if r["evals"] else "-"
+        best = min((e["val_loss"] for e in r["evals"]), default=float("nan"))
+        lines.append(f"| {r['student']} | {r['run']}{'' if r['done'] else ' (running)'} | {points} | {last} | "
+                     f"{best:.3f} |")
+    # paired intervals of each finished run's last evaluation against the paper setting's, same student
+    valid_ex = load_split(data_dir, "valid")[: args.valid_examples]
+    scorer = Scorer.for_examples(task, valid_ex, data_dir, "valid")
+    lines += ["", "Last evaluation against the paper setting at the same student, lr and steps "
+                  "(paired bootstrap 95% interval, 1000 resamples):", ""]
+    for r in runs:
+        base_name = "paper-lr" + r["run"].split("-lr", 1)[1]
+        base = next((b for b in runs if b["student"] == r["student"] and b["run"] == base_name), None)
+        if base is None or base is r or not (r["done"] and base["done"]):
+            continue
+        a, b = (json.loads(sorted(x["dir"].glob("preds_*.json"))[-1].read_text()) for x in (r, base))
+        iv = paired_bootstrap(scorer.per_index(a), scorer.per_index(b), len(a), 1000, 0)
+        lines.append(f"- {r['student']} {r['run']} - {base['run']}: {iv.diff:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}]")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        Path(args.write).write_text(text)
+        plot(runs, key, args.task, Path(args.write).with_suffix(".png"))
+
+
+def plot(runs: list[dict], key: str, task: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    students = sorted({r["student"] for r in runs})
+    fig, axes = plt.subplots(1, len(students), figsize=(6 * len(students), 4.2), squeeze=False)
+    for ax, student in zip(axes[0], students):
+        for r in runs:
+            if r["student"] == student and r["evals"]:
+                ax.plot([e["step"] for e in r["evals"]], [e.get(key) for e in r["evals"]], marker="o", label=r["run"])
+        ax.set_title(f"{task}: {student}")
+        ax.set_xlabel("training step (batch 16)")
+        ax.set_ylabel(f"{key} (validation)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run", help="train one student with one setting, scoring validation at each evaluation")
+    p.add_argument("--task", choices=sorted(TASKS), default="summarization")
+    p.add_argument("--method", choices=("DQ", "QAT"), default="DQ")
+    p.add_argument("--quant", default="2-2-8")
+    p.add_argument("--layers", default="6-6")
+    p.add_argument("--setting", choices=sorted(SETTINGS), default="paper")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--eval-every", type=int, default=150)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--valid-examples", type=int, default=200)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="runs/study")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("report", help="table (and with --write, a plot) of every run of a task")
+    p.add_argument("--task", choices=sorted(TASKS), default="summarization")
+    p.add_argument("--valid-examples", type=int, default=200)
+    p.add_argument("--out", default="runs/study")
+    p.add_argument("--write", help="write the table here (and the plot beside it, .png)")
+    p.set_defaults(func=cmd_report)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
