@@ -21,6 +21,7 @@ from .config import BartConfig, ConfigError
 from . import distributed
 from .data import Batches, DataError, encode, load_split, read_facts, read_jsonl
 from .errors import MinidqError
+from .guard import check_output, data_inputs
 from .evaluate import evaluate
 from .metrics import content
 from .model import Bart
@@ -126,6 +127,10 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     time another rank got here, rank 0 may have begun writing into it)."""
     distributed.init(args.device)
     if distributed.is_main():
+        inputs = {**data_inputs(args.data), "the model": getattr(args, "model", None),
+                  "the config": getattr(args, "config", None), "the tokenizer": getattr(args, "tokenizer", None),
+                  "the teacher": getattr(args, "teacher", None), "the SeqKD data": getattr(args, "seqkd_data", None)}
+        check_output(args.out, "--out", inputs, folder=True)
         check_out_dir(Path(args.out), args.resume or args.resume_anyway, args.overwrite)
     return TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
@@ -224,6 +229,7 @@ def cmd_seqkd(args: argparse.Namespace) -> None:
     """Sequence-level KD data: the teacher's beam outputs for a split's sources (minidq.seqkd)."""
     from .seqkd import teacher_outputs, write_jsonl
 
+    check_output(args.out, "--out", {**data_inputs(args.data), "the teacher": args.teacher}, overwrite=args.overwrite)
     teacher, tokenizer = load_model(args.teacher)
     examples = read(args, args.split)[: args.limit or None]
     distilled = teacher_outputs(teacher, tokenizer, examples, args.batch_size, args.max_source_length,
@@ -234,9 +240,8 @@ def cmd_seqkd(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.predictions:  # a bad path fails now, not after all the generation
-        if Path(args.predictions).is_dir():
-            raise IsADirectoryError(f"--predictions {args.predictions}: is a folder, give a file to write")
-        Path(args.predictions).parent.mkdir(parents=True, exist_ok=True)
+        check_output(args.predictions, "--predictions", {**data_inputs(args.data), "the model": args.model},
+                     overwrite=args.overwrite)
     model, tokenizer = load_model(args.model)
     if args.quant:  # post-training quantization: round the weights and activations, no training
         quantize(model, QuantConfig.parse(args.quant))
@@ -283,9 +288,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     """Real low-bit storage: the (quantized) model as one packed file, then its footprint table."""
     from .export import footprint, format_footprint, save_packed
 
-    if Path(args.out).is_dir():
-        raise IsADirectoryError(f"--out {args.out}: is a folder; give the file to write, "
-                                f"e.g. {args.out}/student.packed")
+    check_output(args.out, "--out", {"the model": args.model}, overwrite=args.overwrite)
     model, tokenizer = load_model(args.model)
     if args.quant:  # post-training quantization first (a checkpoint trained with --quant already is)
         quantize(model, QuantConfig.parse(args.quant))
@@ -412,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=at_least(0), default=0, help="first N examples only (0 = all)")
     p.add_argument("--out", required=True,
                    help="the JSONL file to write (source: the split's, target: the teacher's output)")
+    p.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     p.set_defaults(func=cmd_seqkd)
 
     p = sub.add_parser("evaluate", parents=[common], help="generate on a split and print ROUGE (or BLEU) and speed")
@@ -422,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=at_least(0), default=0, help="first N examples only (0 = all)")
     p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
     p.add_argument("--predictions", help="write the generated outputs here, one per line")
+    p.add_argument("--overwrite", action="store_true", help="replace the --predictions file if it exists")
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization (PTQ) before evaluating")
     p.set_defaults(func=cmd_evaluate)
 
@@ -436,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="HF checkpoint folder (or a packed file)")
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization before packing")
     p.add_argument("--out", required=True, help="the packed file to write, e.g. student.packed")
+    p.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     p.add_argument("--packing", choices=("bits", "trits"), default="bits",
                    help="3-level codes at 2 bits (4 per byte) or as trits (5 per byte, 1.6 bits)")
     p.add_argument("--float-dtype", choices=("fp16", "fp32"), default="fp16",

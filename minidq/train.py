@@ -55,6 +55,7 @@ from .model import Bart
 LossFn = Callable[[Bart, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
 # What a run writes into its output folder (student.packed: minidq distill); --overwrite removes them.
 RUN_FILES = ("best", "last.ckpt", "log.jsonl", "train_config.json", "student.packed")
+PREVIOUS = "previous"  # --overwrite: the replaced run's files wait here until the new run has saved
 
 
 @dataclass
@@ -166,15 +167,36 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
 
 
 def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """A folder for this run: a new or empty one, the run to resume, or (overwrite) one emptied of a run."""
+    """A folder for this run: a new or empty one, the run to resume, or (overwrite) one whose run
+    is set aside in OUT/previous/ until this one has saved (a run that fails first gives it back)."""
     check_out_dir(out, resume, overwrite)
     if overwrite and not resume:
-        for name in RUN_FILES:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        kept = out / PREVIOUS
+        if kept.is_dir():  # a replacement that never saved: previous/ still holds the run before it
+            _remove([out / name for name in RUN_FILES])
+        else:
+            kept.mkdir(parents=True)
+            for name in RUN_FILES:
+                if (out / name).exists():
+                    os.replace(out / name, kept / name)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("last.ckpt", "log.jsonl"):  # temp files of a run killed while writing
         remove_stale(out / name)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def give_back_previous(out: Path) -> None:
+    """The overwritten run, back in place of a replacement that failed before saving anything."""
+    kept = out / PREVIOUS
+    if kept.is_dir():
+        _remove([out / name for name in RUN_FILES])
+        for path in kept.iterdir():
+            os.replace(path, out / path.name)
+        kept.rmdir()
 
 
 def run_settings(model: Bart, cfg: TrainConfig, extra: dict | None) -> dict:
@@ -285,13 +307,6 @@ def train(
     out = Path(cfg.out_dir)
     rank, world = distributed.rank(), distributed.world_size()  # 0 and 1 unless run by torchrun
     main = rank == 0  # the process that logs, evaluates and saves
-    if main:
-        prepare_out_dir(out, resume, overwrite)
-    distributed.barrier()  # the other ranks read the folder only once rank 0 has prepared it
-    device = distributed.local_device(resolve_device(cfg.device))
-    model.to(device)
-    net = distributed.wrap(model, device)  # forward and backward go through it: DDP, or the model itself
-    optimizer = make_optimizer(model, cfg)
     steps_per_epoch = len(train_batches) // cfg.grad_accum
     if steps_per_epoch == 0:
         raise TrainingError(f"{len(train_batches)} batches per epoch is fewer than grad_accum={cfg.grad_accum}")
@@ -300,6 +315,13 @@ def train(
         raise TrainingError(f"the last batch of each epoch holds {last_batch} example(s), fewer than the {world} "
                             "processes that share it; choose another batch size")
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    if main:
+        prepare_out_dir(out, resume, overwrite)
+    distributed.barrier()  # the other ranks read the folder only once rank 0 has prepared it
+    device = distributed.local_device(resolve_device(cfg.device))
+    model.to(device)
+    net = distributed.wrap(model, device)  # forward and backward go through it: DDP, or the model itself
+    optimizer = make_optimizer(model, cfg)
 
     # ---- where to start: fresh, or exactly where last.ckpt left off
     now = run_settings(model, cfg, settings)
@@ -402,9 +424,16 @@ def train(
                         "step": step, "best_loss": best_loss, "first_loss": first_loss,
                         "loss_sum": loss_sum, "terms_sum": terms_sum, "logged_steps": logged_steps,
                         "settings": json.dumps(now)})
+                    if main and not saved_step and (out / PREVIOUS).is_dir():  # the replaced run may go now
+                        shutil.rmtree(out / PREVIOUS)
                     saved_step = step
                     model.train()
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if main and not saved_step and not resume:
+            log.close()
+            give_back_previous(out)
+        if not isinstance(e, KeyboardInterrupt):
+            raise
         saved = f"{out / 'last.ckpt'} holds step {saved_step}; --resume continues from it" if saved_step \
             else "no checkpoint was saved yet"
         raise Interrupted(f"stopped at step {step}; {saved}") from None
