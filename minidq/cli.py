@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import warnings
 from pathlib import Path
 from dataclasses import replace
 
@@ -20,9 +22,10 @@ import torch
 from .config import BartConfig, ConfigError
 from . import distributed
 from .data import Batches, DataError, encode, load_split, read_facts, read_jsonl
-from .errors import MinidqError
+from .errors import MinidqError, MinidqWarning
 from .guard import check_output, data_inputs
 from .evaluate import evaluate
+from .generate import resolve_config
 from .metrics import content
 from .model import Bart
 from .quant import QuantConfig, quantize
@@ -59,6 +62,22 @@ def at_least(low: int):
     return parse
 
 
+def number(low: float = -math.inf, *, above: bool = False):
+    """An argparse type: a finite float >= low (or > low with above=True); nan and inf are refused."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < low or (above and value == low):
+            raise argparse.ArgumentTypeError(f"{value:g} is not {'above' if above else 'at least'} {low:g}")
+        return value
+    parse.__name__ = "number" if low == -math.inf else f"number {'>' if above else '>='} {low:g}"
+    return parse
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="folder with train/valid/test .jsonl files")
     p.add_argument("--source-field", default="source", help="JSON field of the input text (default: source)")
@@ -73,7 +92,7 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-beams", type=at_least(1))
     p.add_argument("--max-length", type=at_least(1))
     p.add_argument("--min-length", type=at_least(0))
-    p.add_argument("--length-penalty", type=float)
+    p.add_argument("--length-penalty", type=number())
     p.add_argument("--no-repeat-ngram-size", type=at_least(0))
     p.add_argument("--batch-size", type=at_least(1), default=32)
 
@@ -142,9 +161,25 @@ def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainC
     """train() with the command line's output-folder flags; every other flag is a setting of the run
     (a resume with another --lr, --data or --quant is refused unless --resume-anyway)."""
     settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS and LATER_FLAGS.get(k, ...) != v}
+    fill_decoding(model, min(args.max_target_length + 1, model.config.max_position_embeddings))
+    cfg.eval_max_length = resolve_config(model, {}).max_length  # evaluate as the checkpoint will decode
     return train(model, tokenizer, *train_and_valid(args, model, tokenizer), cfg,
                  resume=args.resume or args.resume_anyway, overwrite=args.overwrite,
                  allow_changed_settings=args.resume_anyway, settings=settings, **kwargs)
+
+
+def fill_decoding(model: Bart, max_length: int) -> None:
+    """Decoding settings for a checkpoint that has none (a model trained from --config): saved with
+    it, so evaluate and generate decode as training evaluated, not with HF's 20-token default.
+    max_length: the target length trained on, plus the decoder start token."""
+    defaults = {"num_beams": 4, "max_length": max_length, "min_length": 0, "length_penalty": 1.0,
+                "no_repeat_ngram_size": 0, "early_stopping": True}
+    for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id", "forced_eos_token_id"):
+        if getattr(model.config, name) is not None:
+            defaults[name] = getattr(model.config, name)
+    if "max_new_tokens" in model.generation_config:
+        del defaults["max_length"]
+    model.generation_config = {**defaults, **model.generation_config}
 
 
 def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
@@ -246,13 +281,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.quant:  # post-training quantization: round the weights and activations, no training
         quantize(model, QuantConfig.parse(args.quant))
     examples = read(args, args.split)[: args.limit or None]
+    facts = None if args.skip_bad_lines else read_facts(Path(args.data) / f"{args.split}.jsonl", len(examples))
+    say_decoding(model, args)
     scores = evaluate(model, tokenizer, examples, metric=args.metric, batch_size=args.batch_size,
                       max_source_length=args.max_source_length, **generation_kwargs(args))
     preds = scores.pop("predictions")
     if args.predictions:
         Path(args.predictions).write_text("".join(p + "\n" for p in preds))
     names = ("rouge1", "rouge2", "rougeL", "rougeLsum") if args.metric == "rouge" else ("bleu", "chrf")
-    facts = None if args.skip_bad_lines else read_facts(Path(args.data) / f"{args.split}.jsonl", len(examples))
     if facts:  # the toy tasks list the facts each answer must state: score content beside ROUGE
         scores.update({f"facts_{k}": 100 * v for k, v in content(preds, *facts).items()})
         names += ("facts_exact", "facts_fact_f1")
@@ -263,12 +299,28 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from .evaluate import predict
 
-    model, tokenizer = load_model(args.model)
     texts = args.text or read_stdin()
     if not texts:
-        raise ValueError("nothing to generate from: give texts as arguments or lines on stdin")
-    for out in predict(model, tokenizer, texts, args.batch_size, progress=False, **generation_kwargs(args)):
+        raise DataError("nothing to generate from: give texts as arguments or lines on stdin")
+    empty = [i for i, text in enumerate(texts, start=1) if not text.strip()]
+    if empty:
+        raise DataError(f"text {empty[0]} is empty: there is nothing to summarize" +
+                        (f" ({len(empty)} empty texts)" if len(empty) > 1 else ""))
+    model, tokenizer = load_model(args.model)
+    say_decoding(model, args)
+    for out in predict(model, tokenizer, texts, args.batch_size, max_source_length=args.max_source_length,
+                       progress=False, **generation_kwargs(args)):
         print(out)
+
+
+def say_decoding(model: Bart, args: argparse.Namespace) -> None:
+    """What decides the outputs, on stderr before the work: the decoding settings (flags over the
+    checkpoint's generation_config) and where sources are cut."""
+    from .generate import describe
+
+    source_length = min(args.max_source_length, model.config.max_position_embeddings)
+    print(f"decoding: {describe(resolve_config(model, generation_kwargs(args)))}; sources cut at "
+          f"{source_length} tokens", file=sys.stderr)
 
 
 def read_stdin() -> list[str]:
@@ -339,7 +391,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=at_least(1), default=32,
                    help="examples per batch, in all (under torchrun, split across the processes)")
     p.add_argument("--grad-accum", type=at_least(1), default=1)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr", type=number(0, above=True), default=5e-4)
     p.add_argument("--warmup-steps", type=at_least(0), default=200)
     p.add_argument("--eval-every", type=at_least(1), default=500)
     p.add_argument("--eval-examples", type=at_least(0), default=100,
@@ -391,12 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--act-method", choices=("max", "lsq", "elastic"), default="max",
                    help="activation scales: dynamic max-abs (DQ-BART, default), learned (LSQ), or learned "
                         "scale and offset (elastic, TBT)")
-    p.add_argument("--w-ce", type=float, default=1.0, help="weight of the task loss")
-    p.add_argument("--w-logits", type=float, default=1.0, help="weight of the logits term (0 = off)")
-    p.add_argument("--w-hidden", type=float, default=1.0, help="weight of the hidden-state term (0 = off)")
-    p.add_argument("--w-attention", type=float, default=1.0, help="weight of the attention-map term (0 = off)")
+    p.add_argument("--w-ce", type=number(0), default=1.0, help="weight of the task loss")
+    p.add_argument("--w-logits", type=number(0), default=1.0, help="weight of the logits term (0 = off)")
+    p.add_argument("--w-hidden", type=number(0), default=1.0, help="weight of the hidden-state term (0 = off)")
+    p.add_argument("--w-attention", type=number(0), default=1.0, help="weight of the attention-map term (0 = off)")
     p.add_argument("--logits-loss", choices=("mse", "kl"), default="mse")
-    p.add_argument("--temperature", type=float, default=2.0, help="for --logits-loss kl")
+    p.add_argument("--temperature", type=number(0, above=True), default=2.0, help="for --logits-loss kl")
     p.add_argument("--reduction", choices=("mean", "sum"), default="mean",
                    help="distillation terms averaged over layers (default) or summed as in the authors' code")
     p.add_argument("--seqkd-data", help="sequence-level KD: train on this JSONL of the teacher's outputs "
@@ -434,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="summarize texts given as arguments, or one per line on stdin")
     add_generation_args(p)
     p.add_argument("--model", required=True, help="HF checkpoint folder, or a packed file (minidq export)")
+    p.add_argument("--max-source-length", type=at_least(2), default=256,
+                   help="source tokens kept (and at most the model's positions)")
     p.add_argument("text", nargs="*", help="input texts (default: read lines from stdin)")
     p.set_defaults(func=cmd_generate)
 
@@ -498,10 +552,18 @@ def one_line(e: BaseException) -> str:
     return "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """minidq's warnings (and any other) as one line on stderr, like its errors."""
+    print(f"minidq: warning: {one_line(message) if isinstance(message, Warning) else message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", MinidqWarning)
+            warnings.showwarning = show_warning
+            args.func(args)
     except KeyboardInterrupt as e:
         if args.debug:
             raise

@@ -22,7 +22,7 @@ from typing import Iterator, Protocol, Sequence
 
 import torch
 
-from .errors import MinidqError
+from .errors import MinidqError, MinidqWarning
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips: padding is not something to predict
 
@@ -58,6 +58,11 @@ def _parse_line(line: bytes, source_field: str, target_field: str) -> Example:
             raise ValueError(f"field {field!r} should be a string, got {type(value).__name__}")
         if not value.strip():
             raise ValueError(f"field {field!r} is empty")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:  # JSON's "\ud800" escape decodes to a half of a character
+            raise ValueError(f"field {field!r} holds a lone surrogate ({value[e.start]!r} at character "
+                             f"{e.start}), which is not text") from None
         values.append(value)
     return Example(*values)
 
@@ -83,7 +88,7 @@ def scan_jsonl(path: str | Path, source_field: str = "source", target_field: str
                 continue
             yield start, lineno, example
     if bad:
-        warnings.warn(f"skipped {len(bad)} bad line(s) in {path}; first: {bad[0]}", stacklevel=3)
+        warnings.warn(MinidqWarning(f"skipped {len(bad)} bad line(s) in {path}; first: {bad[0]}"), stacklevel=3)
 
 
 def read_jsonl(path: str | Path, source_field: str = "source", target_field: str = "target",
@@ -106,11 +111,23 @@ def load_split(data_dir: str | Path, split: str, **kwargs) -> list[Example]:
 
 
 def read_facts(path: str | Path, n: int) -> tuple[list[list[str]], list[list[str]]] | None:
-    """The `facts` / `distractors` fields of the first n lines (data_samples' summarization and
-    QA have them, for minidq.metrics.content), or None if the lines lack them."""
-    with open(path, encoding="utf-8") as f:
-        records = [json.loads(line) for line, _ in zip(f, range(n))]
-    if not records or not all(isinstance(r.get("facts"), list) for r in records):
+    """The `facts` / `distractors` fields of the first n examples (data_samples' summarization and
+    QA have them, for minidq.metrics.content), or None if the lines lack them. Blank lines are
+    skipped as read_jsonl skips them; a field that is not a list of strings is a DataError."""
+    records = []
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if len(records) == n:
+                break
+            if line.strip():
+                record = json.loads(line)  # read_jsonl has read this line already: it is a JSON object
+                for field in ("facts", "distractors"):
+                    value = record.get(field, [])
+                    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                        raise DataError(f"{path}:{lineno}: field {field!r} should be a list of strings, "
+                                        f"got {json.dumps(value)[:60]}")
+                records.append(record)
+    if not records or not all("facts" in r for r in records):
         return None
     return [r["facts"] for r in records], [r.get("distractors", []) for r in records]
 

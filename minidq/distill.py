@@ -32,12 +32,14 @@ teaches the student nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from . import distributed
+from .config import ConfigError
 from .model import Bart, Seq2SeqLMOutput
 
 # The authors' layer choice for a 6-layer teacher (student depth -> teacher layers copied).
@@ -147,8 +149,21 @@ class DistillConfig:
     reduction: str = "mean"      # "mean" over layer pairs and kinds, or "sum" (the authors'; module docstring)
 
     def __post_init__(self) -> None:
+        """Refuse weights that would train nothing (all 0) or backwards (negative), and a
+        temperature that divides by 0: before training, not as a 'diverged' run after it."""
         if self.reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+            raise ConfigError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+        if self.logits_kind not in ("mse", "kl"):
+            raise ConfigError(f"logits_kind must be 'mse' or 'kl', got {self.logits_kind!r}")
+        for name in ("ce", "logits", "hidden", "attention"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} (the weight of a loss term): {value!r} must be a number >= 0")
+        if not any(getattr(self, name) for name in ("ce", "logits", "hidden", "attention")):
+            raise ConfigError("every loss weight is 0: nothing would be trained (set --w-ce or a --w-* above 0)")
+        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
+                and self.temperature > 0):
+            raise ConfigError(f"temperature: {self.temperature!r} must be a number above 0")
 
     @classmethod
     def weighted(cls) -> "DistillConfig":

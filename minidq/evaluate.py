@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 from tqdm.auto import tqdm
 
 from .data import Example
+from .errors import MinidqWarning
+from .generate import resolve_config
 from .metrics import bleu, chrf, rouge
 from .model import Bart
 
@@ -18,18 +21,33 @@ def predict(model: Bart, tokenizer, sources: list[str], batch_size: int = 32, ma
     """Decoded outputs, in the order of `sources`.
 
     Sources are batched by length (longest first) so little compute goes into padding;
-    the outputs are put back in the original order.
+    the outputs are put back in the original order. Nothing is cut short in silence: sources
+    longer than max_source_length (or the model's position table) are cut there, and outputs
+    that reached max_length may be cut mid-sentence; a MinidqWarning counts each.
     """
     model.eval()
     device = next(model.parameters()).device
+    max_source_length = min(max_source_length, model.config.max_position_embeddings)
+    max_length = resolve_config(model, generate_kwargs).max_length
     order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
     outputs: list[str] = [""] * len(sources)
+    long_sources = long_outputs = 0
     for start in tqdm(range(0, len(order), batch_size), desc="generate", disable=not progress, leave=False):
         batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
-        enc = tokenizer([sources[i] for i in batch], max_length=max_source_length)
+        texts = [sources[i] for i in batch]
+        long_sources += sum(len(row) > max_source_length for row in tokenizer(texts, padding=False,
+                                                                                return_tensors=None)["input_ids"])
+        enc = tokenizer(texts, max_length=max_source_length)
         ids = model.generate(enc["input_ids"].to(device), enc["attention_mask"].to(device), **generate_kwargs)
+        long_outputs += int(((ids != tokenizer.pad_token_id).sum(1) >= max_length).sum())
         for i, text in zip(batch, tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)):
             outputs[i] = text.strip()
+    if long_sources:
+        warnings.warn(MinidqWarning(f"{long_sources} of {len(sources)} sources were longer than "
+                                    f"{max_source_length} tokens and were cut there"), stacklevel=2)
+    if long_outputs:
+        warnings.warn(MinidqWarning(f"{long_outputs} of {len(sources)} outputs reached max_length {max_length} "
+                                    "and may be cut short (raise --max-length)"), stacklevel=2)
     return outputs
 
 

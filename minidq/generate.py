@@ -16,6 +16,7 @@ hit EOS, an input whose beam search cannot improve) leave the batch instead of b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import torch
@@ -72,6 +73,13 @@ def resolve_config(model: Bart, options: dict) -> GenerationConfig:
     return config
 
 
+def describe(config: GenerationConfig) -> str:
+    """The settings that decide what comes out, in one line (the CLI prints it before decoding)."""
+    return (f"{config.num_beams} beam{'s' if config.num_beams > 1 else ''}, max_length {config.max_length}, "
+            f"min_length {config.min_length}, length_penalty {config.length_penalty:g}, "
+            f"no_repeat_ngram_size {config.no_repeat_ngram_size}, early_stopping {config.early_stopping}")
+
+
 def check_arguments(model: Bart, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
                     config: GenerationConfig) -> None:
     """Fail early, with the offending value, rather than deep inside the decoding loop."""
@@ -93,6 +101,8 @@ def check_arguments(model: Bart, input_ids: torch.Tensor, attention_mask: torch.
     if config.max_length > limit or input_ids.shape[1] > limit:
         raise ValueError(f"max_length ({config.max_length}) and the input length ({input_ids.shape[1]}) "
                          f"must not exceed max_position_embeddings ({limit})")
+    if not isinstance(config.length_penalty, (int, float)) or not math.isfinite(config.length_penalty):
+        raise ValueError(f"length_penalty must be a finite number, got {config.length_penalty!r}")
     if config.no_repeat_ngram_size < 0:
         raise ValueError(f"no_repeat_ngram_size must be >= 0, got {config.no_repeat_ngram_size}")
     if config.early_stopping not in (True, False, "never"):

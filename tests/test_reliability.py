@@ -93,3 +93,73 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_saved(capsys, tiny_da
     assert run_cli(capsys, *train_args(tiny_data, out, "--overwrite", "--seed", 1))[0] == 0
     assert snapshot(out / "best") != before and not (out / PREVIOUS).exists()
     assert json.loads((out / "train_config.json").read_text())["seed"] == 1
+
+
+# ---- generation settings are explicit and saved; nothing is cut short in silence
+
+def test_a_model_trained_from_config_saves_its_decoding_settings(capsys, tiny_data, tmp_path):
+    """It used to have no generation_config.json: evaluate then decoded greedily, 20 new tokens."""
+    assert run_cli(capsys, *train_args(tiny_data, tmp_path / "run", "--max-target-length", 40))[0] == 0
+    saved = json.loads((tmp_path / "run" / "best" / "generation_config.json").read_text())
+    assert saved["max_length"] == 41 and saved["num_beams"] == 4
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["eval_max_length"] == 41
+    code, _, err = run_cli(capsys, "evaluate", "--model", tmp_path / "run" / "best", "--data", tiny_data, "--limit", 2)
+    assert code == 0, err
+    assert "decoding: 4 beams, max_length 41," in err
+
+
+def test_outputs_cut_at_max_length_are_counted(capsys):
+    code, out, err = run_cli(capsys, "generate", "--model", TEACHER, "--max-length", 5, "--num-beams", 1,
+                             (DATA / "test.jsonl").read_text().splitlines()[0])
+    assert code == 0, err
+    assert "minidq: warning: 1 of 1 outputs reached max_length 5 and may be cut short (raise --max-length)" in err
+
+
+def test_sources_beyond_the_position_table_are_cut_with_a_count(capsys, tmp_path):
+    """The translation teacher has 64 positions: a longer source used to fail (evaluate) or be
+    refused (generate, which had no --max-source-length)."""
+    teacher = TEACHER.parent.parent / "translation" / "teacher"
+    long_text = " ".join(["the weather in the north is good today"] * 20)
+    code, out, err = run_cli(capsys, "generate", "--model", teacher, "--num-beams", 1, long_text, "short text")
+    assert code == 0, err
+    assert "sources cut at 64 tokens" in err and "1 of 2 sources were longer than 64 tokens" in err
+    assert len(out.splitlines()) == 2
+
+
+@pytest.mark.parametrize("texts", [[""], ["a text", "  "]])
+def test_generate_refuses_an_empty_text(capsys, texts):
+    code, _, err = run_cli(capsys, "generate", "--model", TEACHER, *texts)
+    assert_one_line_error(code, err, "is empty")
+
+
+def test_length_penalty_nan_is_refused(capsys):
+    code, _, err = run_cli(capsys, "generate", "--model", TEACHER, "--length-penalty", "nan", "a text")
+    assert_one_line_error(code, err, "--length-penalty", "not a finite number")
+    from minidq import Bart
+    import torch
+    with pytest.raises(ValueError, match="length_penalty must be a finite number"):
+        Bart.from_pretrained(TEACHER).generate(torch.tensor([[0, 5, 2]]), length_penalty=float("nan"))
+
+
+# ---- fail before work, and say what to fix
+
+@pytest.mark.parametrize("flags, named", [
+    (["--w-logits", "-5"], "--w-logits"), (["--temperature", "-1"], "--temperature"),
+    (["--temperature", "0"], "--temperature"), (["--w-ce", "nan"], "--w-ce"), (["--lr", "inf"], "--lr"),
+    (["--w-ce", "0", "--w-logits", "0", "--w-hidden", "0", "--w-attention", "0"], "every loss weight is 0"),
+])
+def test_distill_refuses_bad_weights_before_work(capsys, tiny_data, tmp_path, flags, named):
+    code, _, err = run_cli(capsys, "distill", "--teacher", TEACHER, "--data", tiny_data, "--out", tmp_path / "r",
+                           "--max-steps", 1, *flags)
+    assert code == 2 and named in err and "Traceback" not in err, err
+    assert not (tmp_path / "r" / "log.jsonl").exists()
+
+
+def test_distill_config_refuses_what_the_flags_refuse():
+    from minidq.config import ConfigError
+    from minidq.distill import DistillConfig
+
+    for bad in (dict(logits=-1.0), dict(ce=float("nan")), dict(temperature=0.0), dict(logits_kind="l1"),
+                dict(ce=0.0, logits=0.0, hidden=0.0, attention=0.0)):
+        with pytest.raises(ConfigError):
+            DistillConfig(**bad)
