@@ -23,7 +23,7 @@ from .config import BartConfig, ConfigError
 from . import distributed
 from .data import Batches, DataError, encode, load_split, read_facts, read_jsonl
 from .errors import MinidqError, MinidqWarning
-from .guard import check_output, data_inputs
+from .guard import check_output, data_inputs, fingerprint
 from .evaluate import evaluate
 from .generate import resolve_config
 from .metrics import content
@@ -161,6 +161,10 @@ def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainC
     """train() with the command line's output-folder flags; every other flag is a setting of the run
     (a resume with another --lr, --data or --quant is refused unless --resume-anyway)."""
     settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS and LATER_FLAGS.get(k, ...) != v}
+    # the data read, by content: a resume after a split was changed in place is refused like a changed flag
+    settings["data_files"] = fingerprint({"train": Path(args.data) / "train.jsonl",
+                                          "valid": Path(args.data) / "valid.jsonl",
+                                          "seqkd": getattr(args, "seqkd_data", None)})
     fill_decoding(model, min(args.max_target_length + 1, model.config.max_position_embeddings))
     cfg.eval_max_length = resolve_config(model, {}).max_length  # evaluate as the checkpoint will decode
     return train(model, tokenizer, *train_and_valid(args, model, tokenizer), cfg,

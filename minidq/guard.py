@@ -1,5 +1,8 @@
 """Nothing the user gave is overwritten: every command checks its outputs against its inputs first.
 
+And a run's inputs may not change under it: `fingerprint` (size and SHA-256 of each data file)
+is part of a training run's settings, so `--resume` after a split was edited in place is refused.
+
 A command's inputs are the files it reads (the data splits, a checkpoint folder, a teacher, a
 packed file) and its outputs the files or folder it writes. Before any work, an output that is
 an input, holds one, or lies inside an input folder is refused, and an existing output file is
@@ -8,6 +11,7 @@ refused unless --overwrite says to replace it. Paths are compared resolved (syml
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Mapping
 
@@ -57,3 +61,17 @@ def check_output(out: str | Path, flag: str, inputs: Mapping[str, str | Path | N
     except (FileExistsError, NotADirectoryError):
         raise OutputError(f"{flag} {out}: a part of {out.parent} is a file, not a folder") from None
     return out
+
+
+def fingerprint(paths: Mapping[str, str | Path | None]) -> dict[str, dict]:
+    """{what: {"bytes": size, "sha256": digest}} of each existing file, read in 1 MiB pieces."""
+    found = {}
+    for what, path in paths.items():
+        if path is None or not Path(path).is_file():
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for piece in iter(lambda: f.read(1 << 20), b""):
+                digest.update(piece)
+        found[what] = {"bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}
+    return found

@@ -56,6 +56,7 @@ LossFn = Callable[[Bart, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str,
 # What a run writes into its output folder (student.packed: minidq distill); --overwrite removes them.
 RUN_FILES = ("best", "last.ckpt", "log.jsonl", "train_config.json", "student.packed")
 PREVIOUS = "previous"  # --overwrite: the replaced run's files wait here until the new run has saved
+LOCK = ".lock"  # the id of the process training into the folder
 
 
 @dataclass
@@ -154,14 +155,19 @@ def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
 # ---------------------------------------------------------------- the output folder and last.ckpt
 
 def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse a file, a run to resume that is not there, or a folder holding something (another run)."""
+    """Refuse a file, a folder another process is training into, a run to resume that is not
+    there, or a folder holding something (another run)."""
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out}: exists and is not a folder (the output folder of a run)")
+    holder = lock_holder(out)
+    if holder is not None:
+        raise TrainingError(f"{out}: another run (process {holder}) is training into it; wait for it to end, "
+                            "or choose another output folder")
     if resume:
         if not (out / "last.ckpt").is_file():
             raise TrainingError(f"{out / 'last.ckpt'}: no checkpoint to resume from")
-    elif out.is_dir() and any(out.iterdir()) and not overwrite:
-        held = ", ".join(sorted(p.name for p in out.iterdir())[:5])
+    elif out.is_dir() and any(p.name != LOCK for p in out.iterdir()) and not overwrite:
+        held = ", ".join(sorted(p.name for p in out.iterdir() if p.name != LOCK)[:5])
         raise TrainingError(f"{out}: not empty (holds {held}); resume that run or overwrite it "
                             "(--resume / --overwrite), or choose another output folder")
 
@@ -180,8 +186,46 @@ def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
                 if (out / name).exists():
                     os.replace(out / name, kept / name)
     out.mkdir(parents=True, exist_ok=True)
+    take_lock(out)
     for name in ("last.ckpt", "log.jsonl"):  # temp files of a run killed while writing
         remove_stale(out / name)
+
+
+def lock_holder(out: Path) -> int | None:
+    """The process id in OUT/.lock when that process is alive and not this one; else None (no
+    lock, or a stale one that a killed run left)."""
+    try:
+        pid = int((out / LOCK).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: is it there? (sends nothing)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return pid
+
+
+def take_lock(out: Path) -> None:
+    """OUT/.lock holds this process's id while it trains: a second run into the same folder is
+    refused instead of interleaving its log and checkpoints with this one's."""
+    path = out / LOCK
+    if path.exists():  # stale or our own (check_out_dir refused a live one): replace it
+        path.unlink()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:  # another run took it between our check and now
+        raise TrainingError(f"{out}: another run started training into it at the same moment") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def release_lock(out: Path) -> None:
+    if lock_holder(out) is None:  # ours (or stale): never remove a live run's
+        (out / LOCK).unlink(missing_ok=True)
 
 
 def _remove(paths: list[Path]) -> None:
@@ -440,6 +484,8 @@ def train(
     finally:
         bar.close()
         log.close()
+        if main:
+            release_lock(out)
     model.eval()
     return last_eval
 

@@ -163,3 +163,33 @@ def test_distill_config_refuses_what_the_flags_refuse():
                 dict(ce=0.0, logits=0.0, hidden=0.0, attention=0.0)):
         with pytest.raises(ConfigError):
             DistillConfig(**bad)
+
+
+def test_a_second_run_into_the_same_folder_is_refused(capsys, tiny_data, tmp_path):
+    """Two runs into one --out used to both exit 0, with every step logged twice."""
+    import subprocess
+    import sys
+    from minidq.train import LOCK
+
+    out = tmp_path / "run"
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / LOCK).write_text(f"{sleeper.pid}\n")  # as a live run's lock
+        code, _, err = run_cli(capsys, *train_args(tiny_data, out, "--overwrite"))
+        assert_one_line_error(code, err, f"another run (process {sleeper.pid}) is training into it")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the holder is gone: its lock is stale, and the folder (holding only the lock) is free
+    assert run_cli(capsys, *train_args(tiny_data, out))[0] == 0
+    assert not (out / LOCK).exists()
+
+
+def test_resume_after_the_data_changed_is_refused(capsys, tiny_data, tmp_path):
+    data = shutil.copytree(tiny_data, tmp_path / "data")
+    assert run_cli(capsys, *train_args(data, tmp_path / "run"))[0] == 0
+    lines = (data / "train.jsonl").read_text().splitlines()
+    (data / "train.jsonl").write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # same lines, another order
+    code, _, err = run_cli(capsys, *train_args(data, tmp_path / "run", "--resume", "--max-steps", 4))
+    assert_one_line_error(code, err, "run.data_files", "--resume-anyway")
