@@ -3,14 +3,22 @@
 `os.replace` is atomic on POSIX: a reader (or a resumed run) sees the old file or the new one,
 never a mix. A process killed mid-write leaves only its temporary file, `.NAME.XXXXXXXX.tmp`
 beside NAME; `remove_stale` deletes those at the start of the next run.
+
+`save_safetensors` writes a .safetensors file that way, with the user's umask (safetensors'
+own save_file makes a 0600 file of its own) and byte for byte the same for the same tensors
+(safetensors orders the header's metadata as a hash map does: differently in each process).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 from typing import Callable
+
+import torch
+from safetensors.torch import save
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
@@ -37,3 +45,13 @@ def remove_stale(path: str | Path) -> list[Path]:
     for tmp in stale:
         tmp.unlink(missing_ok=True)
     return stale
+
+
+def save_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """safetensors' bytes with the header's keys sorted (the tensor data is laid out in a fixed
+    order already), written atomically."""
+    data = save(tensors, metadata=metadata)
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data stays 8-byte aligned, as safetensors pads it
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(len(header).to_bytes(8, "little") + header + data[8 + n:]))

@@ -109,13 +109,21 @@ def read(args: argparse.Namespace, split: str):
                       skip_bad=args.skip_bad_lines)
 
 
-def load_model(path: str) -> tuple[Bart, Tokenizer]:
-    """A model and its tokenizer from an HF checkpoint folder, or from a packed file (`minidq export`)."""
+def load_model(path: str, use: str = "inference", flag: str = "--model") -> tuple[Bart, Tokenizer]:
+    """A model and its tokenizer from an HF checkpoint folder, or from a packed file (`minidq export`).
+
+    use: "inference" (a packed file computes in integers), "training" (a packed file in its
+    fake-quantized, trainable form: further QAT, or packing again) or "teacher" (a full-precision
+    folder only: a quantized teacher would hand its rounding errors to the student)."""
     directory = Path(path)
     if directory.is_file():
         from .export import load_packed, load_packed_tokenizer
 
-        model, tokenizer = load_packed(directory), load_packed_tokenizer(directory)
+        if use == "teacher":
+            raise ConfigError(f"{flag} {path}: a packed (quantized) file; the teacher must be a full-precision "
+                              "checkpoint folder")
+        backend = "fake" if use == "training" else "integer"
+        model, tokenizer = load_packed(directory, backend=backend), load_packed_tokenizer(directory)
     elif directory.is_dir():
         model, tokenizer = Bart.from_pretrained(directory), Tokenizer.from_pretrained(directory)
     else:
@@ -213,8 +221,10 @@ def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer)
 
 def cmd_train(args: argparse.Namespace) -> None:
     cfg = train_config(args)
+    if args.config and args.model:
+        raise ConfigError("give --model DIR (fine-tune a checkpoint) or --config FILE (a fresh model), not both")
     if args.model:
-        model, tokenizer = load_model(args.model)
+        model, tokenizer = load_model(args.model, use="training")
     else:
         if not args.config:
             raise ConfigError("give --model DIR (fine-tune a checkpoint) or --config FILE (a fresh model)")
@@ -247,7 +257,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         raise ConfigError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
     quant_config = QuantConfig.parse(args.quant, act_scale=args.act_scale, weight_method=args.weight_method,
                                      act_method=args.act_method)
-    teacher, tokenizer = load_model(args.teacher)
+    teacher, tokenizer = load_model(args.teacher, use="teacher", flag="--teacher")
     student = make_student(teacher, encoder_layers, decoder_layers)
     quantize(student, quant_config)
     if args.weighted:  # the authors' --weighted preset
@@ -269,7 +279,7 @@ def cmd_seqkd(args: argparse.Namespace) -> None:
     from .seqkd import teacher_outputs, write_jsonl
 
     check_output(args.out, "--out", {**data_inputs(args.data), "the teacher": args.teacher}, overwrite=args.overwrite)
-    teacher, tokenizer = load_model(args.teacher)
+    teacher, tokenizer = load_model(args.teacher, use="teacher", flag="--teacher")
     examples = read(args, args.split)[: args.limit or None]
     distilled = teacher_outputs(teacher, tokenizer, examples, args.batch_size, args.max_source_length,
                                 **generation_kwargs(args))
@@ -281,6 +291,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.predictions:  # a bad path fails now, not after all the generation
         check_output(args.predictions, "--predictions", {**data_inputs(args.data), "the model": args.model},
                      overwrite=args.overwrite)
+    if args.quant and Path(args.model).is_file():
+        raise ConfigError(f"--quant {args.quant}: {args.model} is a packed file, quantized already; --quant "
+                          "quantizes a full-precision checkpoint folder")
     model, tokenizer = load_model(args.model)
     if args.quant:  # post-training quantization: round the weights and activations, no training
         quantize(model, QuantConfig.parse(args.quant))
@@ -345,7 +358,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     from .export import footprint, format_footprint, save_packed
 
     check_output(args.out, "--out", {"the model": args.model}, overwrite=args.overwrite)
-    model, tokenizer = load_model(args.model)
+    if args.quant and Path(args.model).is_file():
+        raise ConfigError(f"--quant {args.quant}: {args.model} is a packed file, quantized already; leave --quant "
+                          "out to pack it again (e.g. with other --packing)")
+    model, tokenizer = load_model(args.model, use="training")  # a packed file: its codes, packed again
     if args.quant:  # post-training quantization first (a checkpoint trained with --quant already is)
         quantize(model, QuantConfig.parse(args.quant))
     q = model.quant_config
@@ -361,8 +377,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_info(args: argparse.Namespace) -> None:
     from .export import footprint, format_footprint, read_packed
 
-    if Path(args.path).is_file():
-        read_packed(args.path)  # checks the checksum: the table of a damaged file would mislead
+    for path in (args.path, args.teacher):
+        if path and Path(path).is_file():
+            read_packed(path)  # checks the checksum: the table of a damaged file would mislead
     print(format_footprint(footprint(args.path), footprint(args.teacher) if args.teacher else None))
 
 

@@ -32,18 +32,18 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tokenizers import Tokenizer as TokenizerBackend
 
-from .atomic import atomic_write
-from .config import BartConfig
+from .atomic import save_safetensors
+from .config import BartConfig, ConfigError
 from .errors import MinidqError
 from .freeze import FrozenQuantizer, set_frozen, stored_tensors, weight_quantizers
 from .intinfer import integer_module, replace
 from .learned import learned_parameters
 from .model import Bart
-from .packing import pack_codes, unpack_codes
-from .quant import QuantConfig, Quantizer, dequantize, quantize
+from .packing import levels, pack_codes, unpack_codes
+from .quant import ALLOWED_BITS, CODES, QuantConfig, Quantizer, dequantize, quantize
 from .tokenizer import Tokenizer
 
 FORMAT, VERSION = "minidq-packed", "1"
@@ -127,7 +127,7 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
         "tensors": json.dumps(specs, separators=(",", ":")),
     }
     metadata["sha256"] = checksum(tensors, metadata)
-    atomic_write(Path(path), lambda f: save_file(tensors, f, metadata=metadata))
+    save_safetensors(path, tensors, metadata)
 
 
 def tokenizer_json(tokenizer: Tokenizer) -> bytes:
@@ -181,7 +181,61 @@ def read_packed(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tenso
         raise PackedFileError(f"{path}: cannot read tensors ({e})") from None
     if checksum(tensors, metadata) != metadata.get("sha256"):
         raise PackedFileError(f"{path}: checksum mismatch: the file was modified or damaged after export")
+    parsed = {}
+    for key in ("config", "quant_config", "generation_config", "tensors"):  # a checksum is no signature:
+        try:                                                                   # a crafted file passes it
+            parsed[key] = json.loads(metadata[key])
+        except json.JSONDecodeError as e:
+            raise PackedFileError(f"{path}: metadata {key!r} is not valid JSON ({e.msg} at column {e.colno})") from None
+    problems = check_specs(parsed["tensors"])
+    try:
+        BartConfig.from_dict(parsed["config"])
+    except ConfigError as e:
+        problems.append(f"config: {e}")
+    try:
+        if parsed["quant_config"] is not None:
+            QuantConfig(**parsed["quant_config"])
+    except (ConfigError, TypeError) as e:  # TypeError: not an object, or an unknown or missing field
+        problems.append(f"quant_config: {e}")
+    if not isinstance(parsed["generation_config"], dict):
+        problems.append("generation_config: not a JSON object")
+    if problems:
+        raise PackedFileError(f"{path}: bad metadata: " + listed(problems))
     return metadata, tensors
+
+
+SPEC_TYPES = {"shape": list, "scheme": str, "bits": int, "per_row": bool, "packing": str}
+
+
+def check_specs(specs: object) -> list[str]:
+    """What is wrong with the `tensors` metadata: each entry's keys, scheme, bits, packing, shape."""
+    if not isinstance(specs, dict):
+        return ["tensors: not a JSON object"]
+    problems = []
+    for name, spec in specs.items():
+        if not isinstance(spec, dict):
+            problems.append(f"{name}: its spec is not a JSON object")
+            continue
+        wrong = [k for k, kind in SPEC_TYPES.items() if not isinstance(spec.get(k), kind)
+                 or (kind is int and isinstance(spec.get(k), bool))]
+        if wrong:
+            problems.append(f"{name}: spec without a valid {', '.join(wrong)}")
+        elif spec["scheme"] not in CODES:
+            problems.append(f"{name}: scheme {spec['scheme']!r} is not one of {', '.join(CODES)}")
+        elif spec["bits"] not in ALLOWED_BITS[:-1]:
+            problems.append(f"{name}: bits {spec['bits']} is not 1..8")
+        elif spec["packing"] not in ("bits", "trits") or (spec["packing"] == "trits"
+                                                         and levels(spec["scheme"], spec["bits"]) != 3):
+            problems.append(f"{name}: packing {spec['packing']!r} is not 'bits' (or 'trits' for 3-level codes)")
+        elif not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in spec["shape"]):
+            problems.append(f"{name}: shape {spec['shape']} is not a list of positive integers")
+    return problems
+
+
+def listed(problems: list[str], first: int = 5) -> str:
+    """The first few problems, and how many more: a damaged file can have hundreds."""
+    more = f"; and {len(problems) - first} more" if len(problems) > first else ""
+    return "; ".join(problems[:first]) + more
 
 
 def check_tensors(tensors: dict[str, torch.Tensor], specs: dict[str, dict],
@@ -214,7 +268,7 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
         raise ValueError(f"backend: {backend!r} is not one of {BACKENDS}")
     metadata, tensors = read_packed(path)
     specs = json.loads(metadata["tensors"])
-    with torch.device("meta"):
+    with torch.device("meta"):  # read_packed has checked both configs
         model = Bart(BartConfig.from_dict(json.loads(metadata["config"])))
     quant_config = json.loads(metadata["quant_config"])
     if quant_config is not None:
@@ -225,7 +279,7 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
     problems = check_tensors(tensors, specs, targets)
     problems += [f"{k}: stored unquantized, but its quant_config quantizes it" for k in quantizers if k not in specs]
     if problems:
-        raise PackedFileError(f"{path}: tensors do not match its config\n  " + "\n  ".join(problems))
+        raise PackedFileError(f"{path}: tensors do not match its config: " + listed(problems))
     floats, quantized = {}, {}
     for name in targets:
         if name not in specs:

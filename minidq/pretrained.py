@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from .atomic import atomic_write
+from .atomic import save_safetensors
 from .config import BartConfig
 from .errors import MinidqError
 from .model import Bart
@@ -145,7 +145,7 @@ def save_pretrained(model: Bart, path: str | Path) -> None:
     state = {("model." + k if k != "final_logits_bias" else k): v.detach().contiguous().clone()
              for k, v in model.state_dict().items()
              if not k.startswith(("encoder.embed_tokens.", "decoder.embed_tokens."))}  # the tied embedding's aliases
-    atomic_write(directory / "model.safetensors", lambda f: save_file(state, f, metadata={"format": "pt"}))
+    save_safetensors(directory / "model.safetensors", state, metadata={"format": "pt"})
     # Each optional file is written or removed: one left by an earlier save into the same folder
     # (a QAT checkpoint, then an fp32 one) would otherwise be read back as this model's.
     optional = {"quant_config.json": asdict(model.quant_config) if model.quant_config is not None else None,

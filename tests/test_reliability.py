@@ -193,3 +193,109 @@ def test_resume_after_the_data_changed_is_refused(capsys, tiny_data, tmp_path):
     (data / "train.jsonl").write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # same lines, another order
     code, _, err = run_cli(capsys, *train_args(data, tmp_path / "run", "--resume", "--max-steps", 4))
     assert_one_line_error(code, err, "run.data_files", "--resume-anyway")
+
+
+# ---- honest files: packed inputs work or are refused; same model, same bytes; the user's umask
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    path = tmp_path_factory.mktemp("packed") / "student.packed"
+    assert main_cli("export", "--model", TEACHER, "--quant", "2-2-8", "--out", path) == 0
+    return path
+
+
+def main_cli(*argv) -> int:
+    from minidq.cli import main
+    return main([str(a) for a in argv])
+
+
+def test_exports_are_byte_reproducible_and_a_packed_file_packs_again_the_same(capsys, packed, tmp_path):
+    assert run_cli(capsys, "export", "--model", TEACHER, "--quant", "2-2-8", "--out", tmp_path / "again.packed")[0] == 0
+    assert (tmp_path / "again.packed").read_bytes() == packed.read_bytes()
+    assert run_cli(capsys, "export", "--model", packed, "--out", tmp_path / "repacked.packed")[0] == 0
+    assert (tmp_path / "repacked.packed").read_bytes() == packed.read_bytes()
+
+
+def test_files_are_written_with_the_users_umask(capsys, tiny_data, tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        assert run_cli(capsys, "export", "--model", TEACHER, "--quant", "2-2-8", "--out", tmp_path / "s.packed")[0] == 0
+        assert run_cli(capsys, *train_args(tiny_data, tmp_path / "run"))[0] == 0
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "s.packed", tmp_path / "run" / "best" / "model.safetensors", tmp_path / "run" / "last.ckpt"):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_a_packed_model_trains_further_and_its_checkpoint_loads(capsys, packed, tiny_data, tmp_path):
+    from minidq import Bart
+    code, _, err = run_cli(capsys, "train", "--model", packed, "--data", tiny_data, "--out", tmp_path / "run",
+                           "--max-steps", 1, "--batch-size", 8, "--eval-examples", 0)
+    assert code == 0, err
+    model = Bart.from_pretrained(tmp_path / "run" / "best")
+    assert str(model.quant_config) == "2-2-8"
+    code, out, err = run_cli(capsys, "evaluate", "--model", tmp_path / "run" / "best", "--data", tiny_data,
+                             "--limit", 2, "--num-beams", 1)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["evaluate", "--quant", "8-8-8", "--limit", 1], "is a packed file, quantized already"),
+    (["export", "--quant", "8-8-8"], "is a packed file, quantized already"),
+    (["distill", "--max-steps", 1], "the teacher must be a full-precision checkpoint folder"),
+    (["seqkd", "--limit", 1], "the teacher must be a full-precision checkpoint folder"),
+])
+def test_packed_files_where_they_cannot_serve_are_refused(capsys, packed, tiny_data, tmp_path, argv, named):
+    command, *rest = argv
+    model_flag = "--teacher" if command in ("distill", "seqkd") else "--model"
+    out = {"evaluate": [], "export": ["--out", tmp_path / "x.packed"], "distill": ["--out", tmp_path / "run"],
+           "seqkd": ["--out", tmp_path / "x.jsonl"]}[command]
+    data = [] if command == "export" else ["--data", tiny_data]
+    code, _, err = run_cli(capsys, command, model_flag, packed, *data, *out, *rest)
+    assert_one_line_error(code, err, named)
+
+
+def edit_metadata(src, dst, change) -> None:
+    """A copy of a packed file whose metadata `change` edits, with its checksum made to match (a
+    crafted file: the checksum catches damage, not intent)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    from minidq.packed_file import checksum
+
+    with safe_open(str(src), "pt") as f:
+        metadata, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    change(metadata)
+    metadata["sha256"] = checksum(tensors, metadata)
+    save_file(tensors, str(dst), metadata=metadata)
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda m: m.update(tensors=m["tensors"].replace('"packing":"bits"', '"packing":"nibbles"', 1)), "packing 'nibbles'"),
+    (lambda m: m.update(tensors=m["tensors"].replace('"scheme":"ternary",', "", 1)), "spec without a valid scheme"),
+    (lambda m: m.update(tensors="{not json"), "metadata 'tensors' is not valid JSON"),
+    (lambda m: m.update(quant_config='{"weight_bits": 2, "colour": 1}'), "quant_config"),
+    (lambda m: m.update(config='{"model_type": "bart"}'), "config: missing required key"),
+])
+def test_crafted_packed_metadata_is_one_line(capsys, packed, tmp_path, change, named):
+    edit_metadata(packed, tmp_path / "crafted.packed", change)
+    for argv in (["evaluate", "--model", tmp_path / "crafted.packed", "--data", DATA, "--limit", 1],
+                 ["info", tmp_path / "crafted.packed"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, err, "crafted.packed", named)
+        assert len(err) < 600, err
+
+
+def test_info_checks_the_teachers_checksum_too(capsys, packed, tmp_path):
+    damaged = tmp_path / "damaged.packed"
+    data = bytearray(packed.read_bytes())
+    data[-100] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    code, _, err = run_cli(capsys, "info", packed, "--teacher", damaged)
+    assert_one_line_error(code, err, "damaged.packed", "checksum")
+
+
+def test_config_beside_model_is_refused(capsys, tiny_data, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--model", TEACHER, "--config", tiny_data / "tiny.json",
+                           "--data", tiny_data, "--out", tmp_path / "run", "--max-steps", 1)
+    assert_one_line_error(code, err, "not both")
