@@ -137,6 +137,10 @@ def check_tokenizer(model: Bart, tokenizer: Tokenizer, where: str | Path) -> Non
 
     Sizes must agree, except for extra special tokens beyond the model's rows (facebook/bart-large-cnn
     has 50264 rows and a 50265-token tokenizer: `<mask>` is the extra one)."""
+    recorded = model.config.tokenizer_sha256
+    if recorded is not None and recorded != tokenizer.fingerprint():
+        raise ConfigError(f"{where}: the tokenizer is not the one the model was trained with (its vocabulary "
+                          "differs); put the model's own tokenizer files beside it")
     vocab, size = model.config.vocab_size, tokenizer.vocab_size
     extra = tokenizer.convert_ids_to_tokens(range(vocab, size))
     if size < vocab or any(t != "<mask>" for t in extra):

@@ -8,6 +8,7 @@ So one `BartConfig` covers both, with `model_type` telling them apart.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ REQUIRED_KEYS = (
     "vocab_size", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
     "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim", "max_position_embeddings",
 )
+
+
+MAX_SIZE = 2**24  # no size or depth of a real BART comes near it (bart-large: d_model 1024, vocab 50265)
+TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id", "forced_bos_token_id",
+             "forced_eos_token_id")
 
 
 class ConfigError(MinidqError, ValueError):
@@ -51,6 +57,7 @@ class BartConfig:
     decoder_start_token_id: int | None = 2  # null in mBART configs: its decoder starts from the language code
     forced_bos_token_id: int | None = None  # mBART: the target-language code
     forced_eos_token_id: int | None = 2
+    tokenizer_sha256: str | None = None     # minidq: Tokenizer.fingerprint() of the tokenizer it was trained with
 
     @property
     def pre_layer_norm(self) -> bool:
@@ -62,6 +69,19 @@ class BartConfig:
         for key in REQUIRED_KEYS:  # sizes and depths: a 0 would only fail later, deep inside torch
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: {getattr(self, key)} must be at least 1")
+        for key in REQUIRED_KEYS:  # a typo'd 1e12 fails here, not as a 16-petabyte allocation
+            if getattr(self, key) > MAX_SIZE:
+                raise ConfigError(f"{key}: {getattr(self, key)} is beyond any BART (at most {MAX_SIZE:,})")
+        for key in ("dropout", "attention_dropout", "activation_dropout"):
+            if not 0 <= getattr(self, key) < 1:  # also refuses NaN
+                raise ConfigError(f"{key}: {getattr(self, key)!r} must be a probability in [0, 1)")
+        if not 0 <= self.init_std < math.inf:
+            raise ConfigError(f"init_std: {self.init_std!r} must be a number >= 0")
+        for key in TOKEN_IDS:
+            value = getattr(self, key)
+            if value is not None and not 0 <= value < self.vocab_size:
+                raise ConfigError(f"{key}: {value} is not a token id (0..{self.vocab_size - 1} for vocab_size "
+                                  f"{self.vocab_size})")
         if self.model_type not in MODEL_TYPES:
             raise ConfigError(f"model_type: {self.model_type!r} is not supported (only {MODEL_TYPES})")
         if self.activation_function not in ACTIVATIONS:
@@ -121,6 +141,7 @@ FIELD_TYPES = {
     "str": ((str,), "a string"),
     "bool": ((bool,), "true or false"),
     "int | None": ((int, type(None)), "an integer or null"),
+    "str | None": ((str, type(None)), "a string or null"),
 }
 
 

@@ -61,7 +61,11 @@ def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
     for name in WEIGHT_FILES:
         index = directory / f"{name}.index.json"
         if index.is_file():  # sharded: the index maps each tensor to its shard file
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            weight_map = read_json_object(index).get("weight_map")
+            if not (isinstance(weight_map, dict) and weight_map
+                    and all(isinstance(v, str) for v in weight_map.values())):
+                raise CheckpointError(f"{index}: no \"weight_map\" object from tensor names to shard files")
+            shards = sorted(set(weight_map.values()))
             return {k: v for shard in shards for k, v in _read_one(directory / shard).items()}
         if (directory / name).is_file():
             return _read_one(directory / name)
@@ -109,6 +113,10 @@ def load_pretrained(path: str | Path) -> Bart:
     problems += [f"mis-shaped tensors: {'; '.join(mismatched)}"] if mismatched else []
     if problems:
         raise CheckpointError(f"{directory}: checkpoint does not match its config.json\n  " + "\n  ".join(problems))
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:  # a diverged save: it would generate nothing and score 0.00 without a word
+        raise CheckpointError(f"{directory}: {len(broken)} tensor(s) hold NaN or infinite values "
+                              f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}); the checkpoint is broken")
 
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     model.generation_config = read_generation_config(directory)

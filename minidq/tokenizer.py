@@ -23,6 +23,7 @@ way BART does and gives it the small API the rest of minidq uses.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Iterable
@@ -145,6 +146,12 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size(with_added_tokens=True)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the vocabulary (token -> id), whatever files it was read from: a trained
+        model records it, so another tokenizer of the same size is caught, not decoded into garbage."""
+        vocab = sorted(self._tok.get_vocab(with_added_tokens=True).items(), key=lambda item: item[1])
+        return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
 
     def add_special_tokens(self, tokens: list[str]) -> int:
         """Append whole-string tokens (e.g. mBART language codes like "en_XX"); returns how many were new.

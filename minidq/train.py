@@ -247,7 +247,7 @@ def run_settings(model: Bart, cfg: TrainConfig, extra: dict | None) -> dict:
     """Everything that defines a run, as JSON-able data: a resumed run must have the same."""
     settings = {
         "train": {k: v for k, v in asdict(cfg).items() if k not in ("out_dir", "progress")},  # the folder may move
-        "model": model.config.to_dict(),
+        "model": {k: v for k, v in model.config.to_dict().items() if k != "tokenizer_sha256"},  # not a setting
         "quant": asdict(model.quant_config) if model.quant_config is not None else None,
         "layer_map": model.layer_map,
         "run": extra or {},
@@ -361,6 +361,8 @@ def train(
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     if main:
         prepare_out_dir(out, resume, overwrite)
+    if tokenizer is not None:  # saved with the model: the pair is checked on loading
+        model.config.tokenizer_sha256 = tokenizer.fingerprint()
     distributed.barrier()  # the other ranks read the folder only once rank 0 has prepared it
     device = distributed.local_device(resolve_device(cfg.device))
     model.to(device)

@@ -299,3 +299,52 @@ def test_config_beside_model_is_refused(capsys, tiny_data, tmp_path):
     code, _, err = run_cli(capsys, "train", "--model", TEACHER, "--config", tiny_data / "tiny.json",
                            "--data", tiny_data, "--out", tmp_path / "run", "--max-steps", 1)
     assert_one_line_error(code, err, "not both")
+
+
+# ---- broken checkpoints and configs: one line, before work
+
+def test_a_checkpoint_with_nan_weights_is_refused(capsys, teacher_copy):
+    from safetensors.torch import load_file, save_file
+    state = load_file(teacher_copy / "model.safetensors")
+    state["model.encoder.layers.0.fc1.weight"][0, 0] = float("nan")
+    save_file(state, teacher_copy / "model.safetensors", metadata={"format": "pt"})
+    for argv in (["evaluate", "--model", teacher_copy, "--data", DATA, "--limit", 1],
+                 ["export", "--model", teacher_copy, "--out", teacher_copy.parent / "x.packed"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, err, "NaN or infinite", "encoder.layers.0.fc1.weight")
+
+
+def test_another_tokenizer_of_the_same_size_is_caught(capsys, tiny_data, tmp_path):
+    from minidq import Tokenizer
+    assert run_cli(capsys, *train_args(tiny_data, tmp_path / "run"))[0] == 0
+    best = tmp_path / "run" / "best"
+    assert run_cli(capsys, "evaluate", "--model", best, "--data", tiny_data, "--limit", 1, "--num-beams", 1)[0] == 0
+    texts = [json.loads(line)["source"][::-1] for line in (DATA / "train.jsonl").read_text().splitlines()[:2000]]
+    other = Tokenizer.train(texts, vocab_size=4000)
+    assert other.vocab_size == 4000
+    for name in ("tokenizer.json", "vocab.json", "merges.txt"):
+        (best / name).unlink(missing_ok=True)
+    other.save_pretrained(best)
+    code, _, err = run_cli(capsys, "evaluate", "--model", best, "--data", tiny_data, "--limit", 1)
+    assert_one_line_error(code, err, "not the one the model was trained with")
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"d_model": 10**12}, "d_model: 1000000000000 is beyond any BART"),
+    ({"init_std": -1}, "init_std"), ({"dropout": float("nan")}, "dropout"), ({"attention_dropout": 1.0}, "attention_dropout"),
+    ({"pad_token_id": 99999}, "pad_token_id: 99999 is not a token id"),
+    ({"decoder_start_token_id": 99999}, "decoder_start_token_id: 99999"),
+])
+def test_absurd_config_values_are_named(capsys, tiny_data, tmp_path, change, named):
+    config = {**json.loads((tiny_data / "tiny.json").read_text()), **change}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "c.json", "--data", tiny_data,
+                           "--out", tmp_path / "run", "--max-steps", 1)
+    assert_one_line_error(code, err, "c.json", named)
+
+
+def test_an_index_without_weight_map_is_named(capsys, teacher_copy):
+    (teacher_copy / "model.safetensors").rename(teacher_copy / "shard-1.safetensors")
+    (teacher_copy / "model.safetensors.index.json").write_text('{"metadata": {}}')
+    code, _, err = run_cli(capsys, "evaluate", "--model", teacher_copy, "--data", DATA, "--limit", 1)
+    assert_one_line_error(code, err, "index.json", "weight_map")
