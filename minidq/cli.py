@@ -36,7 +36,7 @@ from .train import TrainConfig, check_out_dir, train
 # What a user's mistake raises: one line, exit 2. Anything else is a bug in minidq: exit 1.
 USER_ERRORS = (MinidqError, OSError, ValueError)
 # Flags that do not change what a run computes, so a resumed run may differ in them.
-NOT_SETTINGS = ("func", "command", "debug", "out", "resume", "resume_anyway", "overwrite")
+NOT_SETTINGS = ("func", "command", "debug", "out", "resume", "resume_anyway", "overwrite", "no_progress")
 # Flags added after runs were saved: left out of the settings at these defaults, so those runs still resume.
 LATER_FLAGS = {"precision": "fp32", "act_scale": "tensor", "stream": False}
 
@@ -166,7 +166,13 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
                        eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
-                       seed=args.seed, device=args.device, precision=args.precision)
+                       seed=args.seed, device=args.device, precision=args.precision, progress=progress(args))
+
+
+def progress(args: argparse.Namespace) -> bool:
+    """Progress bars only for a person watching: not with --no-progress, not into a file or pipe
+    (a redirected log would fill with bar redraws)."""
+    return not args.no_progress and sys.stderr.isatty()
 
 
 def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainConfig, **kwargs) -> dict:
@@ -305,7 +311,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     facts = None if args.skip_bad_lines else read_facts(Path(args.data) / f"{args.split}.jsonl", len(examples))
     say_decoding(model, args)
     scores = evaluate(model, tokenizer, examples, metric=args.metric, batch_size=args.batch_size,
-                      max_source_length=args.max_source_length, **generation_kwargs(args))
+                      max_source_length=args.max_source_length, progress=progress(args), **generation_kwargs(args))
     preds = scores.pop("predictions")
     if args.predictions:
         Path(args.predictions).write_text("".join(p + "\n" for p in preds))
@@ -444,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="minidq", description="DQ-BART: distill and quantize BART, from scratch.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    common.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (there are none either when stderr is not a terminal)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", parents=[common],

@@ -29,6 +29,7 @@ in one process).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -44,7 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .atomic import atomic_write, remove_stale
+from .atomic import atomic_write, remove_stale, replace_folder
 from .config import ConfigError
 from .data import Batches, Example
 from .errors import MinidqError
@@ -187,7 +188,7 @@ def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
                     os.replace(out / name, kept / name)
     out.mkdir(parents=True, exist_ok=True)
     take_lock(out)
-    for name in ("last.ckpt", "log.jsonl"):  # temp files of a run killed while writing
+    for name in ("last.ckpt", "log.jsonl", "best"):  # temp files of a run killed while writing
         remove_stale(out / name)
 
 
@@ -299,23 +300,60 @@ def save_checkpoint(path: Path, model: Bart, optimizer: torch.optim.Optimizer, s
     }
     if len(states) > 1:  # ranks 1.. draw their own dropout masks
         checkpoint["other_ranks_rng"] = states[1:]
+    checkpoint["sha256"] = digest(checkpoint)
     if distributed.is_main():
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
+def digest(obj) -> str:
+    """SHA-256 over a checkpoint's contents (tensors by their bytes, the rest by repr), in key
+    order: a bit flipped on disk changes it, where torch.load would read the flipped value."""
+    h = hashlib.sha256()
+
+    def feed(x) -> None:
+        if isinstance(x, torch.Tensor):
+            h.update(f"{x.dtype}{tuple(x.shape)}".encode())
+            h.update(x.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            for k in sorted(x, key=str):
+                if k != "sha256":
+                    h.update(repr(k).encode())
+                    feed(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(f"{type(x).__name__}{len(x)}".encode())
+            for item in x:
+                feed(item)
+        else:
+            h.update(repr(x).encode())
+    feed(obj)
+    return h.hexdigest()
+
+
 def load_checkpoint(path: Path) -> dict:
-    """last.ckpt, or a TrainingError naming it when it cannot be read."""
+    """last.ckpt, or a TrainingError naming it when it cannot be read or its digest does not match."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as e:  # torch raises many types for a damaged file (zip, pickle, EOF, runtime)
         raise TrainingError(f"{path}: cannot read the checkpoint, it is truncated or damaged "
                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if "sha256" in ckpt and digest(ckpt) != ckpt["sha256"]:  # older checkpoints have none
+        raise TrainingError(f"{path}: the checkpoint is damaged (its contents do not match the checksum saved "
+                            "with them); resume from a copy, or start again with --overwrite")
+    return ckpt
 
 
 def restore(ckpt: dict, model: Bart, optimizer: torch.optim.Optimizer) -> None:
     """Put the weights, optimizer and random generators (this rank's) back where the checkpoint left them."""
+    ours = model.state_dict()
+    other = [f"{k} {tuple(v.shape)} (now {tuple(ours[k].shape) if k in ours else 'absent'})"
+             for k, v in ckpt["model"].items() if k not in ours or ours[k].shape != v.shape]
+    other += [f"{k} absent (now {tuple(v.shape)})" for k, v in ours.items() if k not in ckpt["model"]]
+    if other:  # --resume-anyway across a change of the model itself
+        raise TrainingError(f"last.ckpt holds a model of another shape ({'; '.join(other[:3])}"
+                            f"{'; ...' if len(other) > 3 else ''}): no run can continue from it; start again "
+                            "with --overwrite")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     rank, others = distributed.rank(), ckpt.get("other_ranks_rng", [])
@@ -463,9 +501,9 @@ def train(
                     log.flush()
                     if last_eval["val_loss"] < best_loss:
                         best_loss = last_eval["val_loss"]
-                        if main:
-                            model.save_pretrained(out / "best")
-                            tokenizer.save_pretrained(out / "best")  # with the weights: never beside other ones
+                        if main:  # weights and tokenizer together, replacing the old best/ in one step
+                            replace_folder(out / "best", lambda tmp: (model.save_pretrained(tmp),
+                                                                      tokenizer.save_pretrained(tmp)))
                     save_checkpoint(out / "last.ckpt", model, optimizer, {
                         "step": step, "best_loss": best_loss, "first_loss": first_loss,
                         "loss_sum": loss_sum, "terms_sum": terms_sum, "logged_steps": logged_steps,

@@ -348,3 +348,63 @@ def test_an_index_without_weight_map_is_named(capsys, teacher_copy):
     (teacher_copy / "model.safetensors.index.json").write_text('{"metadata": {}}')
     code, _, err = run_cli(capsys, "evaluate", "--model", teacher_copy, "--data", DATA, "--limit", 1)
     assert_one_line_error(code, err, "index.json", "weight_map")
+
+
+# ---- damaged checkpoints, full disks, a changed model: said as such
+
+def test_a_bit_flipped_checkpoint_is_reported_damaged_not_diverged(capsys, tiny_data, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(capsys, *train_args(tiny_data, out))[0] == 0
+    data = bytearray((out / "last.ckpt").read_bytes())
+    data[len(data) // 2] ^= 0x40  # inside the weights: torch.load reads it without complaint
+    (out / "last.ckpt").write_bytes(bytes(data))
+    code, _, err = run_cli(capsys, *train_args(tiny_data, out, "--resume", "--max-steps", 4))
+    assert_one_line_error(code, err, "last.ckpt", "damaged")
+    assert "diverged" not in err
+
+
+def test_resume_anyway_across_a_model_change_is_one_line(capsys, tiny_data, tmp_path):
+    assert run_cli(capsys, *train_args(tiny_data, tmp_path / "run"))[0] == 0
+    config = {**json.loads((tiny_data / "tiny.json").read_text()), "d_model": 64}
+    (tmp_path / "wide.json").write_text(json.dumps(config))
+    argv = [a if a != tiny_data / "tiny.json" else tmp_path / "wide.json" for a in train_args(tiny_data, tmp_path / "run")]
+    code, _, err = run_cli(capsys, *argv, "--resume-anyway", "--max-steps", 4)
+    assert_one_line_error(code, err, "another shape", "--overwrite")
+
+
+def full_disk(*args, **kwargs):
+    import errno
+    import os
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_best(capsys, tiny_data, tmp_path, monkeypatch):
+    import torch
+    out = tmp_path / "run"
+    assert run_cli(capsys, *train_args(tiny_data, out))[0] == 0
+    before = {"last.ckpt": (out / "last.ckpt").read_bytes()}
+
+    def torch_save_fails(obj, f, *args, **kwargs):  # what torch.save says when the disk fills up
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                           "data/3: file write failed")
+    monkeypatch.setattr(torch, "save", torch_save_fails)
+    code, _, err = run_cli(capsys, *train_args(tiny_data, out, "--resume-anyway", "--max-steps", 4))
+    assert code == 2 and "Traceback" not in err
+    assert_one_line_error(code, err.splitlines()[-1], "last.ckpt", "is the disk full?", "the previous last.ckpt is intact")
+    assert (out / "last.ckpt").read_bytes() == before["last.ckpt"]
+    monkeypatch.undo()
+
+    before["best"] = snapshot(out / "best")  # (the failed resume above saved a better best/ before last.ckpt)
+    monkeypatch.setattr("minidq.atomic.save", full_disk)  # safetensors' bytes for model.safetensors
+    code, _, err = run_cli(capsys, *train_args(tiny_data, out, "--resume-anyway", "--max-steps", 4))
+    assert code == 2 and "Traceback" not in err
+    assert_one_line_error(code, err.splitlines()[-1], "best", "No space left on device", "intact")
+    assert snapshot(out / "best") == before["best"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".best")]
+
+
+def test_a_full_disk_while_packing_says_so(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("minidq.atomic.save", full_disk)
+    code, _, err = run_cli(capsys, "export", "--model", TEACHER, "--quant", "2-2-8", "--out", tmp_path / "s.packed")
+    assert_one_line_error(code, err, "s.packed", "No space left on device", "nothing was written")
+    assert list(tmp_path.iterdir()) == []
