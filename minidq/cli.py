@@ -39,17 +39,34 @@ USER_ERRORS = (MinidqError, OSError, ValueError)
 NOT_SETTINGS = ("func", "command", "debug", "out", "resume", "resume_anyway", "overwrite", "no_progress")
 # Flags added after runs were saved: left out of the settings at these defaults, so those runs still resume.
 LATER_FLAGS = {"precision": "fp32", "act_scale": "tensor", "stream": False}
+SEED_MAX = 2**32 - 1  # numpy's range, and more than enough seeds
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help shows each option's default, unless its help says it already or it has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) \
+                and "default" not in text:
+            text += f" (default: {action.default})"
+        return text
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line like every other error (not the whole usage text)."""
+    """argparse, but a bad flag is one line like every other error (not the whole usage text),
+    and --help shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"minidq: error: {message} (see {self.prog} --help)\n")
 
 
-def at_least(low: int):
-    """An argparse type: an integer >= low, e.g. --batch-size 0 is refused before anything runs."""
+def at_least(low: int, high: int | None = None):
+    """An argparse type: an integer >= low (and <= high), e.g. --batch-size 0 is refused before anything runs."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -57,6 +74,8 @@ def at_least(low: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
         return value
     parse.__name__ = f"integer >= {low}"
     return parse
@@ -89,17 +108,31 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
     """Decoding options; those not given fall back to the checkpoint's generation defaults."""
-    p.add_argument("--num-beams", type=at_least(1))
-    p.add_argument("--max-length", type=at_least(1))
-    p.add_argument("--min-length", type=at_least(0))
-    p.add_argument("--length-penalty", type=number())
-    p.add_argument("--no-repeat-ngram-size", type=at_least(0))
-    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--num-beams", type=at_least(1), help="beams (1 = greedy; default: the checkpoint's)")
+    p.add_argument("--max-length", type=at_least(1),
+                   help="output tokens at most, the decoder start token included (default: the checkpoint's)")
+    p.add_argument("--min-length", type=at_least(0), help="no EOS before this length (default: the checkpoint's)")
+    p.add_argument("--length-penalty", type=number(),
+                   help="beam score = log-prob / length ** this (default: the checkpoint's)")
+    p.add_argument("--no-repeat-ngram-size", type=at_least(0),
+                   help="no n-gram of this size twice, 0 = off (default: the checkpoint's)")
+    p.add_argument("--batch-size", type=at_least(1), default=32, help="sources decoded at once")
 
 
 def generation_kwargs(args: argparse.Namespace) -> dict:
     names = ("num_beams", "max_length", "min_length", "length_penalty", "no_repeat_ngram_size")
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def check_data(args: argparse.Namespace, *splits: str) -> None:
+    """The --data folder and the splits this command reads, before anything is loaded: a missing
+    folder would otherwise surface later as 'no tokenizer' or after minutes of work."""
+    data = Path(args.data)
+    if not data.is_dir():
+        raise DataError(f"--data {data}: no such folder (it should hold {', '.join(s + '.jsonl' for s in splits)})")
+    missing = [s + ".jsonl" for s in splits if not (data / f"{s}.jsonl").is_file()]
+    if missing:
+        raise DataError(f"--data {data}: no {' or '.join(missing)} in it")
 
 
 def read(args: argparse.Namespace, split: str):
@@ -156,6 +189,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The loop's settings; a bad one, or an output folder that would be refused, stops before any loading.
     Under torchrun, this is where the processes join (and only rank 0 looks at the folder: by the
     time another rank got here, rank 0 may have begun writing into it)."""
+    check_data(args, "train", "valid")
     distributed.init(args.device)
     if distributed.is_main():
         inputs = {**data_inputs(args.data), "the model": getattr(args, "model", None),
@@ -251,8 +285,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.quant:  # quantization-aware training: the loop trains the latent weights through the STE
         quantize(model, QuantConfig.parse(args.quant, act_scale=args.act_scale))
     figures = run(model, tokenizer, args, cfg)
-    if distributed.is_main():
-        print(json.dumps({"out": args.out, **figures}))
+    if not distributed.is_main():
+        return
+    if model.quant_config is not None:  # a quantized model is stored packed, as `distill` stores its student
+        from .export import save_packed
+
+        packed = Path(args.out) / "student.packed"
+        save_packed(model.cpu(), packed, tokenizer)
+        figures = {"packed": str(packed), "bytes": packed.stat().st_size, **figures}
+    print(json.dumps({"out": args.out, **figures}))
 
 
 def cmd_distill(args: argparse.Namespace) -> None:
@@ -288,6 +329,7 @@ def cmd_seqkd(args: argparse.Namespace) -> None:
     """Sequence-level KD data: the teacher's beam outputs for a split's sources (minidq.seqkd)."""
     from .seqkd import teacher_outputs, write_jsonl
 
+    check_data(args, args.split)
     check_output(args.out, "--out", {**data_inputs(args.data), "the teacher": args.teacher}, overwrite=args.overwrite)
     teacher, tokenizer = load_model(args.teacher, use="teacher", flag="--teacher")
     examples = read(args, args.split)[: args.limit or None]
@@ -298,6 +340,7 @@ def cmd_seqkd(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    check_data(args, args.split)
     if args.predictions:  # a bad path fails now, not after all the generation
         check_output(args.predictions, "--predictions", {**data_inputs(args.data), "the model": args.model},
                      overwrite=args.overwrite)
@@ -395,6 +438,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def cmd_tokenizer(args: argparse.Namespace) -> None:
     """Train a byte-level BPE tokenizer on a data folder's train split (sources and targets)."""
+    check_data(args, "train")
     out = Path(args.out or args.data)
     existing = [n for n in ("tokenizer.json", "vocab.json") if (out / n).is_file()]
     if existing and not args.overwrite:
@@ -407,6 +451,11 @@ def cmd_tokenizer(args: argparse.Namespace) -> None:
                                 min_frequency=args.min_frequency)
     tokenizer.save_pretrained(out)
     print(f"wrote {out}: a tokenizer of {tokenizer.vocab_size} tokens, learned from {len(examples)} examples")
+    if tokenizer.vocab_size < args.vocab_size:
+        warnings.warn(MinidqWarning(
+            f"asked for {args.vocab_size} tokens, got {tokenizer.vocab_size}: no more pairs occur at least "
+            f"--min-frequency {args.min_frequency} times in this text; that is the vocabulary it supports "
+            "(a lower --min-frequency adds rare pieces, more text adds common ones)"))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -417,18 +466,19 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder: best/, last.ckpt, log.jsonl (new or empty)")
-    p.add_argument("--epochs", type=at_least(1), default=10)
+    p.add_argument("--epochs", type=at_least(1), default=10, help="passes over the training split")
     p.add_argument("--max-steps", type=at_least(0), default=0, help="optimizer steps (0 = all epochs)")
     p.add_argument("--batch-size", type=at_least(1), default=32,
                    help="examples per batch, in all (under torchrun, split across the processes)")
-    p.add_argument("--grad-accum", type=at_least(1), default=1)
-    p.add_argument("--lr", type=number(0, above=True), default=5e-4)
-    p.add_argument("--warmup-steps", type=at_least(0), default=200)
-    p.add_argument("--eval-every", type=at_least(1), default=500)
+    p.add_argument("--grad-accum", type=at_least(1), default=1, help="batches per optimizer step")
+    p.add_argument("--lr", type=number(0, above=True), default=5e-4, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup-steps", type=at_least(0), help="linear warm-up steps (default: 6%% of the run)")
+    p.add_argument("--eval-every", type=at_least(1), default=500,
+                   help="steps between evaluations (validation loss and score) and checkpoints")
     p.add_argument("--eval-examples", type=at_least(0), default=100,
                    help="validation examples generated for the metric")
-    p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge", help="the score reported")
+    p.add_argument("--seed", type=at_least(0, SEED_MAX), default=0, help="batch order, dropout, initialization")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps; under torchrun, cuda is each "
                                                    "process's own GPU")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -480,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w-logits", type=number(0), default=1.0, help="weight of the logits term (0 = off)")
     p.add_argument("--w-hidden", type=number(0), default=1.0, help="weight of the hidden-state term (0 = off)")
     p.add_argument("--w-attention", type=number(0), default=1.0, help="weight of the attention-map term (0 = off)")
-    p.add_argument("--logits-loss", choices=("mse", "kl"), default="mse")
+    p.add_argument("--logits-loss", choices=("mse", "kl"), default="mse",
+                   help="the logits term: MSE (the authors') or KL at --temperature")
     p.add_argument("--temperature", type=number(0, above=True), default=2.0, help="for --logits-loss kl")
     p.add_argument("--reduction", choices=("mean", "sum"), default="mean",
                    help="distillation terms averaged over layers (default) or summed as in the authors' code")
@@ -496,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     add_generation_args(p)
     p.add_argument("--teacher", required=True, help="the fine-tuned teacher (HF checkpoint folder)")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", help="the split whose sources the teacher decodes")
     p.add_argument("--limit", type=at_least(0), default=0, help="first N examples only (0 = all)")
     p.add_argument("--out", required=True,
                    help="the JSONL file to write (source: the split's, target: the teacher's output)")
@@ -507,9 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     add_generation_args(p)
     p.add_argument("--model", required=True, help="HF checkpoint folder, or a packed file (minidq export)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="the split to score")
     p.add_argument("--limit", type=at_least(0), default=0, help="first N examples only (0 = all)")
-    p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge")
+    p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge", help="the score reported")
     p.add_argument("--predictions", help="write the generated outputs here, one per line")
     p.add_argument("--overwrite", action="store_true", help="replace the --predictions file if it exists")
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization (PTQ) before evaluating")
@@ -568,9 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seqkd-data", help="the teacher's outputs for the training sources (minidq seqkd); "
                                         "default: decoded once into OUT/TASK/seqkd_train.<teacher hash>.jsonl")
     p.add_argument("--reduction", choices=("mean", "sum"), help="how distillation terms add up (default: mean)")
-    p.add_argument("--seed", type=int, help="seed of the students' training (default: 0)")
-    p.add_argument("--steps", type=int, help="optimizer steps per trained row")
-    p.add_argument("--test-examples", type=int, help="score the first N test examples (0 = all)")
+    p.add_argument("--seed", type=at_least(0, SEED_MAX), help="seed of the students' training (default: 0)")
+    p.add_argument("--steps", type=at_least(1), help="optimizer steps per trained row")
+    p.add_argument("--test-examples", type=at_least(0), help="score the first N test examples (0 = all)")
     p.add_argument("--device", help="cpu (default) or cuda")
     p.add_argument("--workers", type=at_least(0), help="processes training rows side by side, one thread each "
                    "(default: one per CPU core; 1: in this process)")

@@ -69,7 +69,7 @@ class TrainConfig:
     grad_accum: int = 1           # batches per optimizer step
     lr: float = 5e-4
     weight_decay: float = 0.01    # not applied to biases and LayerNorms
-    warmup_steps: int = 200       # linear warm-up, then linear decay to 0
+    warmup_steps: int | None = None  # linear warm-up, then linear decay to 0; None: 6% of the run
     max_grad_norm: float = 1.0
     eval_every: int = 500         # steps between evaluations and checkpoints
     eval_examples: int = 100      # validation examples to generate for ROUGE/BLEU (0 = loss only)
@@ -90,6 +90,8 @@ class TrainConfig:
                     "eval_max_length": 2, "max_steps": 0, "warmup_steps": 0, "eval_examples": 0}
         for name, low in at_least.items():
             value = getattr(self, name)
+            if name == "warmup_steps" and value is None:
+                continue
             if not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name}: {value!r} must be an integer of at least {low}")
         for name in ("lr", "max_grad_norm"):
@@ -146,11 +148,18 @@ def make_optimizer(model: Bart, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
+def warmup_of(cfg: TrainConfig, total_steps: int) -> int:
+    """cfg.warmup_steps, or when not given 6% of the run (BERT-style recipes use 6-10%): a fixed
+    200 steps would be two thirds of a 300-step run."""
+    return cfg.warmup_steps if cfg.warmup_steps is not None else round(0.06 * total_steps)
+
+
 def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
-    """Linear warm-up over warmup_steps, then linear decay to zero at total_steps."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    return cfg.lr * max(0.0, (total_steps - step) / max(1, total_steps - cfg.warmup_steps))
+    """Linear warm-up over the warm-up steps, then linear decay to zero at total_steps."""
+    warmup = warmup_of(cfg, total_steps)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    return cfg.lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
 
 # ---------------------------------------------------------------- the output folder and last.ckpt
@@ -492,7 +501,7 @@ def train(
                     log.write(json.dumps(last_eval) + "\n")
                     say(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items() if k != "step"))
                     gap = last_eval.get("input_gap")
-                    if step > cfg.warmup_steps and gap is not None and gap < cfg.min_input_gap:
+                    if step > warmup_of(cfg, total_steps) and gap is not None and gap < cfg.min_input_gap:
                         warning = (f"the validation loss barely depends on the source: shuffling the sources "
                                    f"across each batch raises it by {gap:.4f} only; the model may be ignoring "
                                    f"its input (try a lower learning rate than {cfg.lr:g})")

@@ -408,3 +408,98 @@ def test_a_full_disk_while_packing_says_so(capsys, tmp_path, monkeypatch):
     code, _, err = run_cli(capsys, "export", "--model", TEACHER, "--quant", "2-2-8", "--out", tmp_path / "s.packed")
     assert_one_line_error(code, err, "s.packed", "No space left on device", "nothing was written")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- missing paths, odd numbers, Ctrl-C at start-up
+
+def test_a_missing_data_folder_is_named_first(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "c.json", "--data", tmp_path / "nowhere",
+                           "--out", tmp_path / "run")
+    assert_one_line_error(code, err, "--data", "nowhere: no such folder")
+    (tmp_path / "some").mkdir()
+    code, _, err = run_cli(capsys, "evaluate", "--model", TEACHER, "--data", tmp_path / "some")
+    assert_one_line_error(code, err, "no test.jsonl")
+
+
+def test_seqkd_out_a_folder_fails_before_generating(capsys, tiny_data, tmp_path):
+    code, _, err = run_cli(capsys, "seqkd", "--teacher", TEACHER, "--data", tiny_data, "--out", tmp_path)
+    assert_one_line_error(code, err, "is a folder")
+
+
+@pytest.mark.parametrize("argv", [["train", "--seed", str(10**23)], ["demo", "--test-examples", "-5"],
+                                  ["demo", "--steps", "0"]])
+def test_numbers_out_of_range_are_refused(capsys, argv):
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, argv[1])
+
+
+def test_blank_lines_and_bad_facts_in_a_split(capsys, tiny_data, tmp_path):
+    data = shutil.copytree(tiny_data, tmp_path / "data")
+    lines = (data / "test.jsonl").read_text().splitlines()
+    (data / "test.jsonl").write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n")  # a blank line: skipped alike
+    code, out, err = run_cli(capsys, "evaluate", "--model", TEACHER, "--data", data, "--limit", 4, "--num-beams", 1)
+    assert code == 0, err
+    record = json.loads(lines[0])
+    (data / "test.jsonl").write_text(json.dumps({**record, "facts": [1, 2]}) + "\n" + "\n".join(lines[1:]) + "\n")
+    code, _, err = run_cli(capsys, "evaluate", "--model", TEACHER, "--data", data, "--limit", 4, "--num-beams", 1)
+    assert_one_line_error(code, err, "test.jsonl:1", "'facts' should be a list of strings")
+    assert "decoding:" not in err  # refused before any generation
+
+
+def test_a_lone_surrogate_is_a_bad_line(capsys, tiny_data, tmp_path):
+    data = shutil.copytree(tiny_data, tmp_path / "data")
+    with open(data / "train.jsonl", "a") as f:
+        f.write('{"source": "broken \\ud800 text", "target": "a summary"}\n')
+    n = len((data / "train.jsonl").read_text().splitlines())
+    code, _, err = run_cli(capsys, *train_args(data, tmp_path / "run"))
+    assert_one_line_error(code, err, f"train.jsonl:{n}", "lone surrogate")
+    code, _, err = run_cli(capsys, *train_args(data, tmp_path / "run2", "--skip-bad-lines"))
+    assert code == 0 and "minidq: warning: skipped 1 bad line(s)" in err, err
+
+
+def test_ctrl_c_during_start_up_is_one_line():
+    """Ctrl-C while torch loads (the first second or two of every command): a KeyboardInterrupt
+    raised from inside `import torch`, deterministically, instead of a signal raced against it."""
+    import subprocess
+    import sys
+    from test_cli import ROOT
+    script = ("import builtins, sys\n"
+              "real = builtins.__import__\n"
+              "def interrupted(name, *args, **kwargs):\n"
+              "    if name == 'torch':\n"
+              "        raise KeyboardInterrupt\n"
+              "    return real(name, *args, **kwargs)\n"
+              "builtins.__import__ = interrupted\n"
+              "from minidq.__main__ import entry\n"
+              "sys.exit(entry())\n")
+    result = subprocess.run([sys.executable, "-c", script, "info", "x.packed"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 130 and result.stderr.strip() == "minidq: interrupted", result.stderr
+
+
+def test_help_shows_the_defaults(capsys):
+    code, out, _ = run_cli(capsys, "distill", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for shown in ("peak learning rate (AdamW) (default: 0.0005)", "(default: 6% of the run)",
+                  "and checkpoints (default: 500)", "passes over the training split (default: 10)"):
+        assert shown in flat, shown
+
+
+def test_warm_up_is_a_share_of_the_run_and_qat_writes_a_packed_file(capsys, tiny_data, tmp_path):
+    from minidq.export import load_packed
+    argv = train_args(tiny_data, tmp_path / "run", "--quant", "2-2-8", "--max-steps", 50, "--eval-every", 50)
+    at = argv.index("--warmup-steps")
+    code, out, err = run_cli(capsys, *argv[:at], *argv[at + 2:])
+    assert code == 0, err
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"lr"' in line]
+    first = log[0]  # logged at step 20 with the rate of step 19: warm-up over 6% of 50 steps (3), then decay
+    assert first["step"] == 20 and first["lr"] == pytest.approx(5e-4 * (50 - 19) / (50 - 3))
+    assert str(load_packed(tmp_path / "run" / "student.packed").quant_config) == "2-2-8"
+    assert json.loads(out.splitlines()[-1])["packed"].endswith("student.packed")
+
+
+def test_a_tokenizer_smaller_than_asked_says_why(capsys, tiny_data, tmp_path):
+    code, out, err = run_cli(capsys, "tokenizer", "--data", tiny_data, "--vocab-size", 4000, "--out", tmp_path / "tok")
+    assert code == 0, err
+    assert "minidq: warning: asked for 4000 tokens, got" in err and "--min-frequency 2" in err
