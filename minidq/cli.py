@@ -217,11 +217,34 @@ def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainC
     settings["data_files"] = fingerprint({"train": Path(args.data) / "train.jsonl",
                                           "valid": Path(args.data) / "valid.jsonl",
                                           "seqkd": getattr(args, "seqkd_data", None)})
-    fill_decoding(model, min(args.max_target_length + 1, model.config.max_position_embeddings))
+    positions = model.config.max_position_embeddings
+    fill_decoding(model, min(args.max_target_length + 1, positions))
     cfg.eval_max_length = resolve_config(model, {}).max_length  # evaluate as the checkpoint will decode
-    return train(model, tokenizer, *train_and_valid(args, model, tokenizer), cfg,
+    if cfg.eval_max_length > positions:  # would fail at the first evaluation, after the training
+        raise ConfigError(f"the checkpoint's generation_config has max_length {cfg.eval_max_length}, beyond its "
+                          f"{positions} positions; lower it (or pass --max-target-length below {positions})")
+    train_batches, valid_batches, valid = train_and_valid(args, model, tokenizer)
+    if getattr(args, "config", None) and not args.stream:
+        hint_positions(model, train_batches)
+    return train(model, tokenizer, train_batches, valid_batches, valid, cfg,
                  resume=args.resume or args.resume_anyway, overwrite=args.overwrite,
                  allow_changed_settings=args.resume_anyway, settings=settings, **kwargs)
+
+
+def hint_positions(model: Bart, batches: Batches) -> None:
+    """A fresh model whose position table is far longer than any sequence in its data carries
+    rows it never uses, in full precision in every student packed from it: say so, with the size."""
+    longest = max(max(len(p.input_ids), len(p.labels)) for p in batches.pairs)
+    config = model.config
+    if config.max_position_embeddings < 2 * longest:
+        return
+    rows = 2 * (config.max_position_embeddings + 2) * config.d_model  # encoder and decoder tables
+    share = rows / sum(p.numel() for p in model.parameters())
+    suggested = 1 << (longest - 1).bit_length()
+    warnings.warn(MinidqWarning(
+        f"max_position_embeddings {config.max_position_embeddings} is {config.max_position_embeddings / longest:.1f}x "
+        f"the longest training sequence ({longest} tokens): the position tables are {share:.1%} of the model and "
+        f"stay full precision in a packed student; max_position_embeddings {suggested} in the config would do"))
 
 
 def fill_decoding(model: Bart, max_length: int) -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from minidq import Bart, BartConfig, QuantConfig
-from minidq.config import ConfigError
+from minidq.config import REQUIRED_KEYS, ConfigError
 from minidq.data import read_jsonl
 from minidq.errors import MinidqError
 from minidq.export import load_packed, save_packed
@@ -62,7 +62,8 @@ config_dict = st.dictionaries(
     st.sampled_from(["model_type", "vocab_size", "d_model", "encoder_layers", "decoder_layers",
                      "encoder_attention_heads", "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim",
                      "max_position_embeddings", "activation_function", "scale_embedding", "dropout",
-                     "pad_token_id", "forced_bos_token_id", "id2label"]),
+                     "attention_dropout", "init_std", "pad_token_id", "eos_token_id", "decoder_start_token_id",
+                     "forced_bos_token_id", "id2label"]),
     json_values | st.sampled_from(["bart", "mbart", "gelu"]) | st.integers(0, 64), max_size=16)
 
 
@@ -79,6 +80,10 @@ def test_config_reader(scratch, data):
     except MinidqError:
         return
     assert config.d_model % config.encoder_attention_heads == 0
+    if max(getattr(config, k) for k in REQUIRED_KEYS) <= 64:  # a config that reads, builds and runs
+        model = Bart(config).eval()
+        ids = torch.tensor([[config.bos_token_id, config.eos_token_id]])
+        assert model(ids, decoder_input_ids=ids).logits.shape == (1, 2, config.vocab_size)
 
 
 # ---- the W-E-A parser

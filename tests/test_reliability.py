@@ -503,3 +503,39 @@ def test_a_tokenizer_smaller_than_asked_says_why(capsys, tiny_data, tmp_path):
     code, out, err = run_cli(capsys, "tokenizer", "--data", tiny_data, "--vocab-size", 4000, "--out", tmp_path / "tok")
     assert code == 0, err
     assert "minidq: warning: asked for 4000 tokens, got" in err and "--min-frequency 2" in err
+
+
+def test_a_position_table_far_beyond_the_data_is_pointed_out(capsys, tiny_data, tmp_path):
+    """A 256-position table for 62-token sources made the positions 22.6% of a packed student."""
+    code, _, err = run_cli(capsys, *train_args(tiny_data, tmp_path / "run", "--max-source-length", 40,
+                                               "--max-target-length", 40))
+    assert code == 0, err
+    assert "minidq: warning: max_position_embeddings 256 is 6.4x the longest training sequence (40 tokens)" in err
+    assert "max_position_embeddings 64 in the config would do" in err
+
+
+def test_a_long_validation_source_beyond_the_teachers_positions_is_cut(capsys, tmp_path):
+    """The translation teacher has 64 positions: one longer validation source used to end the run at
+    its first evaluation, after the training, with nothing saved."""
+    source = DATA.parent / "translation"
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "valid"):
+        lines = (source / f"{split}.jsonl").read_text().splitlines()[:8]
+        if split == "valid":
+            record = json.loads(lines[0])
+            lines[0] = json.dumps({**record, "source": " ".join([record["source"]] * 6)})
+        (data / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli(capsys, "distill", "--teacher", source / "teacher", "--data", data, "--out", tmp_path / "r",
+                             "--layers", "1-1", "--max-steps", 1, "--batch-size", 4, "--eval-examples", 8,
+                             "--metric", "bleu")
+    assert code == 0, err
+    assert "sources were longer than 64 tokens and were cut there" in err
+    assert (tmp_path / "r" / "student.packed").is_file()
+
+
+def test_export_into_a_new_folder_makes_it(capsys, tmp_path):
+    """It used to fail naming a temporary file."""
+    out = tmp_path / "new" / "folder" / "s.packed"
+    assert run_cli(capsys, "export", "--model", TEACHER, "--quant", "2-2-8", "--out", out)[0] == 0
+    assert out.is_file()
