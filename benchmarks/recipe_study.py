@@ -35,15 +35,10 @@ from pathlib import Path
 
 import torch
 
-from minidq.data import Batches, encode, load_split
-from minidq.demo import SAMPLES, TASKS, Scorer
-from minidq.distill import DistillConfig, DistillLoss, make_student
-from minidq.evaluate import predict
-from minidq.model import Attention, Bart
-from minidq.quant import QuantConfig, QuantLinear, Quantizer, quantize
+from minidq.data import load_split
 from minidq.stats import paired_bootstrap
-from minidq.tokenizer import Tokenizer
-from minidq.train import TrainConfig, task_loss, train
+from minidq.students import StudentRun, train_student
+from minidq.tasks import SAMPLES, TASKS, Scorer
 
 
 @dataclass(frozen=True)
@@ -63,92 +58,18 @@ SETTINGS = {
 }
 
 
-def activation_quantizers(model: Bart) -> dict[str, Quantizer]:
-    """Every dynamic activation quantizer of the layers (linear inputs, Q, K and V), by module
-    path. Left out: the LM head's input (never clamped) and the attention probabilities (in
-    [0, 1] already; a percentile of them, mostly near 0 over long sources, would cut every peak)."""
-    found = {}
-    for name, module in model.named_modules():
-        slots = ("input_quant",) if isinstance(module, QuantLinear) else \
-            ("q_act", "k_act", "v_act") if isinstance(module, Attention) else ()
-        for slot in slots:
-            q = getattr(module, slot)
-            if isinstance(q, Quantizer):
-                found[f"{name}.{slot}"] = q
-    return found
-
-
-@torch.no_grad()
-def calibrate(model: Bart, batches: Batches, percentile: float, n_batches: int = 8) -> dict[str, float]:
-    """Set each activation quantizer's clamp to the `percentile` of |x| it sees on n_batches
-    training batches (the student as copied from the teacher, quantizers without a clamp)."""
-    sites = activation_quantizers(model)
-    seen: dict[str, list[torch.Tensor]] = {name: [] for name in sites}
-    # at inference a linear's input reaches its quantizer through codes() (the integer-form matmul),
-    # Q, K, V and probabilities through forward(): watch both
-    hooks = [q.register_forward_pre_hook(lambda m, args, name=name: seen[name].append(args[0].abs().flatten()))
-             for name, q in sites.items()]
-    for name, q in sites.items():
-        q.codes = lambda x, name=name, codes=q.codes: seen[name].append(x.abs().flatten()) or codes(x)
-    model.eval()
-    for _, batch in zip(range(n_batches), batches.epoch(0)):
-        model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"])
-    for name, q in sites.items():
-        del q.codes
-    for h in hooks:
-        h.remove()
-    clips = {}
-    for name, q in sites.items():
-        values = torch.cat(seen[name])
-        if len(values) > 2**24:  # torch.quantile's limit; an even subsample keeps the tail's shape
-            values = values[torch.randperm(len(values), generator=torch.Generator().manual_seed(0))[: 2**24]]
-        q.clip = clips[name] = float(torch.quantile(values.float(), percentile / 100))
-    return clips
-
-
 def run_dir(args) -> Path:
     return (Path(args.out) / args.task / f"{args.method}-{args.quant}-{args.layers}"
             / f"{args.setting}-lr{args.lr:g}-steps{args.steps}-seed{args.seed}")
 
 
 def cmd_run(args) -> None:
-    task, out = TASKS[args.task], run_dir(args)
-    if (out / "done.json").is_file():
-        print(f"{out}: finished")
-        return
     torch.set_num_threads(args.threads)
-    teacher_dir, data_dir = SAMPLES / task.name / "teacher", SAMPLES / task.name
-    teacher, tokenizer = Bart.from_pretrained(teacher_dir), Tokenizer.from_pretrained(teacher_dir)
-    train_ex, valid_ex = load_split(data_dir, "train"), load_split(data_dir, "valid")[: args.valid_examples]
-    batches = {split: Batches(encode(ex, tokenizer, 256, task.max_target_length).pairs, args.batch_size,
-                              tokenizer.pad_token_id, shuffle=split == "train", seed=args.seed)
-               for split, ex in (("train", train_ex), ("valid", valid_ex))}
-    scorer = Scorer.for_examples(task, valid_ex, data_dir, "valid")
     setting = SETTINGS[args.setting]
-    torch.manual_seed(args.seed)
-    encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
-    student = quantize(make_student(teacher, encoder_layers, decoder_layers),
-                       QuantConfig.parse(args.quant, **setting.quant))
-    clips = calibrate(student, batches["train"], setting.calibrate) if setting.calibrate else None
-
-    def on_eval(model: Bart, step: int) -> dict:
-        preds = predict(model, tokenizer, scorer.sources, batch_size=32, progress=False, num_beams=4,
-                        max_length=task.max_length, early_stopping=True)
-        figures = scorer.figures(preds)
-        (out / f"preds_{step:06d}.json").write_text(json.dumps(preds) + "\n")
-        return {k: v for k, v in figures.items() if k in (scorer.key(), "rougeL", "chrf")}
-
-    loss_fn = DistillLoss(teacher, DistillConfig()) if args.method == "DQ" else task_loss
-    cfg = TrainConfig(out_dir=str(out), max_steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                      warmup_steps=max(10, args.steps // 20), eval_every=args.eval_every, eval_examples=0,
-                      log_every=50, seed=args.seed, progress=False)
-    resume = (out / "last.ckpt").is_file()
-    figures = train(student, tokenizer, batches["train"], batches["valid"], valid_ex, cfg, loss_fn=loss_fn,
-                    resume=resume, on_eval=on_eval, settings={"setting": args.setting})
-    if clips:
-        (out / "clips.json").write_text(json.dumps(clips, indent=1) + "\n")
-    (out / "done.json").write_text(json.dumps(figures) + "\n")
-    print(json.dumps({"out": str(out), **figures}))
+    run = StudentRun(args.task, args.method, args.quant, args.layers, setting.quant, setting.calibrate, args.lr,
+                     args.steps, args.eval_every, args.seed, args.batch_size, args.valid_examples)
+    figures = train_student(run, run_dir(args), settings={"setting": args.setting})
+    print(json.dumps({"out": str(run_dir(args)), **figures}))
 
 
 def curves(task: str, out: str) -> list[dict]:

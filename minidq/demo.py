@@ -36,20 +36,17 @@ from pathlib import Path
 
 import torch
 
-from .data import Batches, encode, load_split, read_facts
+from .data import Batches, encode, load_split
 from .distill import DistillConfig, DistillLoss, make_student
 from .evaluate import predict
 from .export import footprint, load_packed, save_packed
-from .metrics import bleu, chrf, content, fact_scores, rouge, rouge_scores
 from .model import Bart
 from .quant import QuantConfig, quantize
-from .stats import mean_of, paired_bootstrap
+from .stats import paired_bootstrap
+from .tasks import SAMPLES, TASKS, Scorer, Task
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train
 from .variants import SETTINGS, VARIANTS, seqkd_examples, seqkd_path
-
-SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"  # the repo's shipped data and teachers
-
 
 @dataclass(frozen=True)
 class Row:
@@ -68,19 +65,6 @@ DEFAULT_ROWS = tuple(r.name for r in ROWS[:5])
 # `--variants`: plain DQ and each variant, at each setting (minidq.variants)
 VARIANT_ROWS = [Row(method, quant, layers) for quant, layers in SETTINGS for method in ("DQ", *VARIANTS)]
 ALL_ROWS = ROWS + [r for r in VARIANT_ROWS if r not in ROWS]
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    metric: str          # "facts" (content score, ROUGE beside it) or "bleu" (chrF beside it)
-    max_length: int      # decoding limit, tokens
-    max_target_length: int
-
-
-TASKS = {"summarization": Task("summarization", "facts", 64, 64),
-         "qa": Task("qa", "facts", 96, 96),
-         "translation": Task("translation", "bleu", 48, 48)}
 
 
 @dataclass
@@ -139,39 +123,6 @@ def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, 
     train_batches = batches["seqkd"] if variant and variant.seqkd else batches["train"]
     train(student, tokenizer, train_batches, batches["valid"], valid, train_cfg, loss_fn=loss_fn, overwrite=True)
     return student
-
-
-class Scorer:
-    """Scores one task's test predictions: corpus figures for the table, and a per-index scorer
-    of the key metric for the paired bootstrap."""
-
-    def __init__(self, task: Task, sources: list[str], refs: list[str], facts):
-        self.task, self.sources, self.refs, self.facts = task, sources, refs, facts
-
-    @classmethod
-    def for_examples(cls, task: Task, examples: list, data_dir: Path, split: str) -> "Scorer":
-        """The scorer of the first len(examples) examples of data_dir/split.jsonl, with their facts."""
-        return cls(task, [ex.source for ex in examples], [ex.target for ex in examples],
-                   read_facts(data_dir / f"{split}.jsonl", len(examples)))
-
-    def figures(self, preds: list[str]) -> dict:
-        if self.task.metric == "bleu":
-            return {"bleu": bleu(preds, self.refs), "chrf": chrf(preds, self.refs)}
-        figures = {k: 100 * v for k, v in rouge(preds, self.refs).items() if k != "rougeLsum"}
-        if self.facts:
-            figures.update({f"facts_{k}": 100 * v for k, v in content(preds, *self.facts).items()})
-        return figures
-
-    def key(self) -> str:
-        return "bleu" if self.task.metric == "bleu" else ("facts_exact" if self.facts else "rougeL")
-
-    def per_index(self, preds: list[str]):
-        if self.task.metric == "bleu":
-            return lambda idx: bleu([preds[i] for i in idx], [self.refs[i] for i in idx])
-        if self.facts:
-            exact = [100.0 * fact_scores(p, f, d)[0] for p, f, d in zip(preds, *self.facts)]
-            return mean_of(exact)
-        return mean_of([100 * rouge_scores(p, r)["rougeL"].f1 for p, r in zip(preds, self.refs)])
 
 
 @dataclass
