@@ -29,6 +29,7 @@ from .generate import resolve_config
 from .metrics import content
 from .model import Bart
 from .quant import QuantConfig, quantize
+from .recipes import RECIPES
 from .stream import JsonlExamples, LazyPairs
 from .tokenizer import Tokenizer
 from .train import TrainConfig, check_out_dir, train
@@ -38,7 +39,8 @@ USER_ERRORS = (MinidqError, OSError, ValueError)
 # Flags that do not change what a run computes, so a resumed run may differ in them.
 NOT_SETTINGS = ("func", "command", "debug", "out", "resume", "resume_anyway", "overwrite", "no_progress")
 # Flags added after runs were saved: left out of the settings at these defaults, so those runs still resume.
-LATER_FLAGS = {"precision": "fp32", "act_scale": "tensor", "stream": False}
+LATER_FLAGS = {"precision": "fp32", "act_scale": "tensor", "stream": False, "recipe": "paper", "clip_val": None,
+               "no_clip": False, "weight_per_row": False}
 SEED_MAX = 2**32 - 1  # numpy's range, and more than enough seeds
 
 
@@ -190,6 +192,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     Under torchrun, this is where the processes join (and only rank 0 looks at the folder: by the
     time another rank got here, rank 0 may have begun writing into it)."""
     check_data(args, "train", "valid")
+    if args.lr is None:
+        args.lr = RECIPES[args.recipe].lr
     distributed.init(args.device)
     if distributed.is_main():
         inputs = {**data_inputs(args.data), "the model": getattr(args, "model", None),
@@ -306,7 +310,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         check_tokenizer(model, tokenizer, f"{args.config} with the tokenizer of {tokenizer_dir} (leave vocab_size "
                                           "out of the config to take the tokenizer's)")
     if args.quant:  # quantization-aware training: the loop trains the latent weights through the STE
-        quantize(model, QuantConfig.parse(args.quant, act_scale=args.act_scale))
+        quantize(model, QuantConfig.parse(args.quant, **quant_options(args)))
     figures = run(model, tokenizer, args, cfg)
     if not distributed.is_main():
         return
@@ -319,6 +323,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(json.dumps({"out": args.out, **figures}))
 
 
+def quant_options(args: argparse.Namespace) -> dict:
+    """QuantConfig options: the --recipe's, then any flag given explicitly."""
+    options = {**RECIPES[args.recipe].quant, "act_scale": args.act_scale}
+    if args.no_clip:
+        options["clip_val"] = None
+    elif args.clip_val is not None:
+        options["clip_val"] = args.clip_val
+    if args.weight_per_row:
+        options["weight_per_row"] = True
+    return options
+
+
 def cmd_distill(args: argparse.Namespace) -> None:
     """DQ-BART: student from teacher layers, quantized, trained on task + distillation losses, exported packed."""
     from .distill import DistillConfig, DistillLoss, make_student
@@ -329,7 +345,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
     except ValueError:
         raise ConfigError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
-    quant_config = QuantConfig.parse(args.quant, act_scale=args.act_scale, weight_method=args.weight_method,
+    quant_config = QuantConfig.parse(args.quant, **quant_options(args), weight_method=args.weight_method,
                                      act_method=args.act_method)
     teacher, tokenizer = load_model(args.teacher, use="teacher", flag="--teacher")
     student = make_student(teacher, encoder_layers, decoder_layers)
@@ -494,7 +510,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=at_least(1), default=32,
                    help="examples per batch, in all (under torchrun, split across the processes)")
     p.add_argument("--grad-accum", type=at_least(1), default=1, help="batches per optimizer step")
-    p.add_argument("--lr", type=number(0, above=True), default=5e-4, help="peak learning rate (AdamW)")
+    p.add_argument("--lr", type=number(0, above=True), help="peak learning rate (AdamW; default: the --recipe's, "
+                                                             "5e-4 for paper, 1e-4 for minidq)")
     p.add_argument("--warmup-steps", type=at_least(0), help="linear warm-up steps (default: 6%% of the run)")
     p.add_argument("--eval-every", type=at_least(1), default=500,
                    help="steps between evaluations (validation loss and score) and checkpoints")
@@ -507,6 +524,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: forward under autocast, matmuls in bfloat16 (weights, optimizer and quantizers "
                         "stay fp32)")
+    p.add_argument("--recipe", choices=tuple(RECIPES), default="paper",
+                   help="quantization recipe (minidq.recipes): paper = DQ-BART's +-2.5 clamp and per-tensor weight "
+                        "scales; minidq = no clamp, per-row weight scales, lr 1e-4")
+    p.add_argument("--clip-val", type=number(0, above=True), help="clamp weights and activations to +-this "
+                                                                  "before quantizing (default: the --recipe's)")
+    p.add_argument("--no-clip", action="store_true", help="no clamp: max-abs scales cover every value")
+    p.add_argument("--weight-per-row", action="store_true",
+                   help="one weight scale per output row (default: the --recipe's)")
     p.add_argument("--act-scale", choices=("tensor", "token"), default="tensor",
                    help="with --quant: one activation scale per tensor (DQ-BART's; depends on the batch, so on "
                         "the number of processes) or per token")

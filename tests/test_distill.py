@@ -149,3 +149,30 @@ def test_each_distill_loss_has_its_own_default_config():
     a, b = DistillLoss(t), DistillLoss(t)
     a.cfg.hidden = 0.0
     assert b.cfg.hidden == 1.0 and DistillLoss(t).cfg == DistillConfig()
+
+
+@pytest.mark.parametrize("flags, clip, per_row, lr", [
+    ([], 2.5, False, 5e-4),                                   # paper: DQ-BART's clamp, per-tensor weight scales
+    (["--recipe", "minidq"], None, True, 1e-4),
+    (["--recipe", "minidq", "--clip-val", "4", "--lr", "3e-4"], 4.0, True, 3e-4),  # explicit flags win
+    (["--no-clip"], None, False, 5e-4),
+])
+def test_recipes_and_their_flags(tmp_path, capsys, flags, clip, per_row, lr):
+    """--recipe sets the quantizer options and the learning rate; an explicit flag overrides it."""
+    import json
+    from minidq.cli import main
+    from minidq.export import load_packed
+    from test_cli import TEACHER
+
+    data = tmp_path / "data"
+    data.mkdir()
+    source = TEACHER.parent
+    for split in ("train", "valid"):
+        (data / f"{split}.jsonl").write_text("".join((source / f"{split}.jsonl").read_text().splitlines(True)[:8]))
+    code = main([str(a) for a in ["distill", "--teacher", TEACHER, "--data", data, "--out", tmp_path / "run",
+                                  "--layers", "1-1", "--max-steps", 1, "--batch-size", 8, "--eval-examples", 0,
+                                  *flags]])
+    assert code == 0, capsys.readouterr().err
+    q = load_packed(tmp_path / "run" / "student.packed").quant_config
+    assert (q.clip_val, q.weight_per_row) == (clip, per_row)
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["lr"] == lr

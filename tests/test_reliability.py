@@ -481,7 +481,7 @@ def test_help_shows_the_defaults(capsys):
     code, out, _ = run_cli(capsys, "distill", "--help")
     assert code == 0
     flat = " ".join(out.split())
-    for shown in ("peak learning rate (AdamW) (default: 0.0005)", "(default: 6% of the run)",
+    for shown in ("peak learning rate (AdamW; default: the --recipe's", "(default: 6% of the run)",
                   "and checkpoints (default: 500)", "passes over the training split (default: 10)"):
         assert shown in flat, shown
 
