@@ -23,7 +23,7 @@ from .config import BartConfig, ConfigError
 from . import distributed
 from .data import Batches, DataError, encode, load_split, read_facts, read_jsonl
 from .errors import MinidqError, MinidqWarning
-from .guard import check_output, data_inputs, fingerprint
+from .guard import OutputError, check_output, data_inputs, fingerprint
 from .evaluate import evaluate
 from .generate import resolve_config
 from .metrics import content
@@ -35,7 +35,7 @@ from .tokenizer import Tokenizer
 from .train import TrainConfig, check_out_dir, train
 
 # What a user's mistake raises: one line, exit 2. Anything else is a bug in minidq: exit 1.
-USER_ERRORS = (MinidqError, OSError, ValueError)
+USER_ERRORS = (MinidqError, OSError)
 # Flags that do not change what a run computes, so a resumed run may differ in them.
 NOT_SETTINGS = ("func", "command", "debug", "out", "resume", "resume_anyway", "overwrite", "no_progress")
 # Flags added after runs were saved: left out of the settings at these defaults, so those runs still resume.
@@ -481,7 +481,7 @@ def cmd_tokenizer(args: argparse.Namespace) -> None:
     out = Path(args.out or args.data)
     existing = [n for n in ("tokenizer.json", "vocab.json") if (out / n).is_file()]
     if existing and not args.overwrite:
-        raise FileExistsError(f"{out}: already holds a tokenizer ({', '.join(existing)}); --overwrite replaces it")
+        raise OutputError(f"{out}: already holds a tokenizer ({', '.join(existing)}); --overwrite replaces it")
     low = 256 + 5  # every byte, plus <s> <pad> </s> <unk> <mask>
     if args.vocab_size < low:
         raise ConfigError(f"--vocab-size {args.vocab_size}: at least {low} (256 bytes and 5 special tokens)")

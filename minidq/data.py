@@ -229,7 +229,7 @@ class Batches:
     def __init__(self, pairs: Sequence[Pair], batch_size: int, pad_token_id: int,
                  shuffle: bool = True, seed: int = 0, lengths: Sequence | None = None):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise DataError(f"batch_size must be >= 1, got {batch_size}")
         self.pairs, self.batch_size, self.pad_token_id = pairs, batch_size, pad_token_id
         self.shuffle, self.seed = shuffle, seed
         # sort key: source length, then target length (the encoder's input is usually the longer)

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from .data import Batches, encode, load_split
+from .config import ConfigError
 from .distill import DistillConfig, DistillLoss, make_student
 from .evaluate import predict
 from .export import footprint, load_packed, save_packed
@@ -402,10 +403,10 @@ def _line(r: dict) -> str:
 def run(cfg: DemoConfig) -> list[dict]:
     unknown = set(cfg.rows) - {r.name for r in ALL_ROWS}
     if unknown:
-        raise ValueError(f"unknown row(s) {', '.join(sorted(unknown))}; choose from {', '.join(r.name for r in ALL_ROWS)}")
+        raise ConfigError(f"unknown row(s) {', '.join(sorted(unknown))}; choose from {', '.join(r.name for r in ALL_ROWS)}")
     bad = set(cfg.tasks) - set(TASKS)
     if bad:
-        raise ValueError(f"unknown task(s) {', '.join(sorted(bad))}; choose from {', '.join(TASKS)}")
+        raise ConfigError(f"unknown task(s) {', '.join(sorted(bad))}; choose from {', '.join(TASKS)}")
     summaries = [run_task(TASKS[name], cfg) for name in cfg.tasks]
     # one file with every task's table found under OUT, so tasks run one at a time add up
     tables = [Path(cfg.out, t, "results.md") for t in TASKS if Path(cfg.out, t, "results.md").is_file()]

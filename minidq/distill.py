@@ -54,7 +54,7 @@ def spaced_layers(teacher_layers: int, student_layers: int) -> list[int]:
     first and the last and spread the rest evenly, rounding half up.
     """
     if not 1 <= student_layers <= teacher_layers:
-        raise ValueError(f"a student needs 1..{teacher_layers} layers, got {student_layers}")
+        raise ConfigError(f"a student needs 1..{teacher_layers} layers, got {student_layers}")
     if teacher_layers == 6:
         return list(SIX_LAYER_MAP[student_layers])
     if student_layers == 1:
@@ -77,7 +77,7 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
     for side, n in (("encoder", encoder_layers), ("decoder", decoder_layers)):
         depth = getattr(teacher.config, f"{side}_layers")
         if len(layer_map[side]) != n or not all(0 <= i < depth for i in layer_map[side]):
-            raise ValueError(f"layer_map[{side!r}] = {layer_map[side]}: need {n} indices in 0..{depth - 1}")
+            raise ConfigError(f"layer_map[{side!r}] = {layer_map[side]}: need {n} indices in 0..{depth - 1}")
     student = Bart(replace(teacher.config, encoder_layers=encoder_layers, decoder_layers=decoder_layers))
     teacher_state = teacher.state_dict()
     state = {k: v for k, v in teacher_state.items() if ".layers." not in k}
@@ -115,7 +115,7 @@ def logits_loss(student: torch.Tensor, teacher: torch.Tensor, target_mask: torch
         kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # (B, T)
         count = target_mask.sum()
         return (kl * target_mask).sum() / count.clamp(min=1) * temperature ** 2 * distributed.rank_weight(count)
-    raise ValueError(f"logits loss must be 'mse' or 'kl', got {kind!r}")
+    raise ConfigError(f"logits loss must be 'mse' or 'kl', got {kind!r}")
 
 
 def hidden_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], layer_map: list[int],

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Example
+from .config import ConfigError
 from .errors import MinidqWarning
 from .generate import resolve_config
 from .metrics import bleu, chrf, rouge
@@ -64,6 +65,6 @@ def evaluate(model: Bart, tokenizer, examples: list[Example], metric: str = "rou
     elif metric == "bleu":
         scores = {"bleu": bleu(preds, refs), "chrf": chrf(preds, refs)}
     else:
-        raise ValueError(f"metric must be 'rouge' or 'bleu', got {metric!r}")
+        raise ConfigError(f"metric must be 'rouge' or 'bleu', got {metric!r}")
     return {**scores, "examples": len(examples), "seconds": seconds,
             "examples_per_s": len(examples) / seconds, "predictions": preds}

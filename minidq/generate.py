@@ -21,7 +21,12 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from .errors import MinidqError
 from .model import Bart, LayerCache
+
+
+class GenerationError(MinidqError, ValueError):
+    """A decoding option or input that generate() cannot use, named with its value."""
 
 
 @dataclass
@@ -51,7 +56,7 @@ def resolve_config(model: Bart, options: dict) -> GenerationConfig:
     names = [f.name for f in fields(GenerationConfig)]
     unknown = sorted(set(options) - set(names))
     if unknown:
-        raise TypeError(f"generate() got unknown option(s) {', '.join(unknown)}; the options are: {', '.join(names)}")
+        raise GenerationError(f"generate() got unknown option(s) {', '.join(unknown)}; the options are: {', '.join(names)}")
     saved = model.generation_config
     values = {}
     for name in names:
@@ -84,32 +89,32 @@ def check_arguments(model: Bart, input_ids: torch.Tensor, attention_mask: torch.
                     config: GenerationConfig) -> None:
     """Fail early, with the offending value, rather than deep inside the decoding loop."""
     if input_ids.dim() != 2 or input_ids.numel() == 0:
-        raise ValueError(f"input_ids must be a non-empty (batch, length) tensor, got shape {tuple(input_ids.shape)}")
+        raise GenerationError(f"input_ids must be a non-empty (batch, length) tensor, got shape {tuple(input_ids.shape)}")
     if attention_mask is not None and attention_mask.shape != input_ids.shape:
-        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, "
+        raise GenerationError(f"attention_mask has shape {tuple(attention_mask.shape)}, "
                          f"input_ids has {tuple(input_ids.shape)}")
     for name in ("num_beams", "max_length", "min_length", "no_repeat_ngram_size"):
         if not isinstance(getattr(config, name), int):
-            raise ValueError(f"{name} must be an integer, got {getattr(config, name)!r}")
+            raise GenerationError(f"{name} must be an integer, got {getattr(config, name)!r}")
     if config.num_beams < 1:
-        raise ValueError(f"num_beams must be >= 1, got {config.num_beams}")
+        raise GenerationError(f"num_beams must be >= 1, got {config.num_beams}")
     if config.max_length < 2:
-        raise ValueError(f"max_length must be >= 2 (it counts the decoder start token), got {config.max_length}")
+        raise GenerationError(f"max_length must be >= 2 (it counts the decoder start token), got {config.max_length}")
     if config.max_length <= config.min_length:
-        raise ValueError(f"max_length ({config.max_length}) must be greater than min_length ({config.min_length})")
+        raise GenerationError(f"max_length ({config.max_length}) must be greater than min_length ({config.min_length})")
     limit = model.config.max_position_embeddings
     if config.max_length > limit or input_ids.shape[1] > limit:
-        raise ValueError(f"max_length ({config.max_length}) and the input length ({input_ids.shape[1]}) "
+        raise GenerationError(f"max_length ({config.max_length}) and the input length ({input_ids.shape[1]}) "
                          f"must not exceed max_position_embeddings ({limit})")
     if not isinstance(config.length_penalty, (int, float)) or not math.isfinite(config.length_penalty):
-        raise ValueError(f"length_penalty must be a finite number, got {config.length_penalty!r}")
+        raise GenerationError(f"length_penalty must be a finite number, got {config.length_penalty!r}")
     if config.no_repeat_ngram_size < 0:
-        raise ValueError(f"no_repeat_ngram_size must be >= 0, got {config.no_repeat_ngram_size}")
+        raise GenerationError(f"no_repeat_ngram_size must be >= 0, got {config.no_repeat_ngram_size}")
     if config.early_stopping not in (True, False, "never"):
-        raise ValueError(f"early_stopping must be True, False or 'never', got {config.early_stopping!r}")
+        raise GenerationError(f"early_stopping must be True, False or 'never', got {config.early_stopping!r}")
     for name in ("decoder_start_token_id", "eos_token_id"):
         if getattr(config, name) is None:
-            raise ValueError(f"no {name} in the arguments, the generation config or the model config")
+            raise GenerationError(f"no {name} in the arguments, the generation config or the model config")
 
 
 def generate(

@@ -38,6 +38,7 @@ import math
 import torch
 from torch import nn
 
+from .config import ConfigError
 from .quant import dequantize, learned, nonzero, reduce
 
 EPS = 1e-8  # a learned scale is kept at least this large: a step of 0 or below divides by 0
@@ -93,7 +94,7 @@ class LSQ(nn.Module):
     def __init__(self, bits: int, per_row: bool = False, rows: int = 1, device=None):
         super().__init__()
         if bits < 2:
-            raise ValueError(f"LSQ needs at least 2 bits (a symmetric grid), got {bits}")
+            raise ConfigError(f"LSQ needs at least 2 bits (a symmetric grid), got {bits}")
         self.bits, self.per_row, self.qp = bits, per_row, 2 ** (bits - 1) - 1
         self.scale = nn.Parameter(torch.zeros((rows, 1) if per_row else (), device=device))  # LSQ's s
 
@@ -135,7 +136,7 @@ class Elastic(nn.Module):
     def __init__(self, bits: int, device=None):
         super().__init__()
         if bits < 2:
-            raise ValueError(f"the elastic quantizer needs at least 2 bits here, got {bits}")
+            raise ConfigError(f"the elastic quantizer needs at least 2 bits here, got {bits}")
         self.bits, self.qn, self.qp = bits, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
         self.scale = nn.Parameter(torch.zeros((), device=device))   # TBT's alpha
         self.offset = nn.Parameter(torch.zeros((), device=device))  # TBT's beta

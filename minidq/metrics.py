@@ -30,6 +30,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from .data import DataError
+
 # ---------------------------------------------------------------- ROUGE
 
 
@@ -258,8 +260,8 @@ def content(preds: list[str], facts: list[list[str]], distractors: list[list[str
 
 def _check_pairs(preds: list[str], refs: list[str]) -> None:
     if isinstance(preds, str) or isinstance(refs, str):
-        raise TypeError("preds and refs are lists of strings, one per example")
+        raise DataError("preds and refs are lists of strings, one per example")
     if len(preds) != len(refs):
-        raise ValueError(f"{len(preds)} predictions but {len(refs)} references")
+        raise DataError(f"{len(preds)} predictions but {len(refs)} references")
     if not preds:
-        raise ValueError("no examples to score")
+        raise DataError("no examples to score")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BartConfig
+from .config import BartConfig, ConfigError
 
 if TYPE_CHECKING:  # quant.py imports this module
     from .quant import QuantConfig
@@ -415,11 +415,11 @@ class Bart(nn.Module):
     ) -> Seq2SeqLMOutput:
         if encoder_outputs is None:
             if input_ids is None:
-                raise ValueError("forward needs input_ids (or encoder_outputs)")
+                raise ConfigError("forward needs input_ids (or encoder_outputs)")
             encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states, output_attentions)
         if decoder_input_ids is None:
             if labels is None:
-                raise ValueError("forward needs decoder_input_ids or labels")
+                raise ConfigError("forward needs decoder_input_ids or labels")
             decoder_input_ids = self.shift_right(labels)
         if use_cache and past_key_values is None:
             past_key_values = [{} for _ in self.decoder.layers]

@@ -91,9 +91,9 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
     float_dtype: "fp16" or "fp32" for the tensors that are not quantized.
     int8_positions: store the position tables as 8-bit codes with a scale per row (lossy)."""
     if packing not in ("bits", "trits"):
-        raise ValueError(f"packing: {packing!r} is not 'bits' or 'trits'")
+        raise ConfigError(f"packing: {packing!r} is not 'bits' or 'trits'")
     if float_dtype not in FLOAT_DTYPES:
-        raise ValueError(f"float_dtype: {float_dtype!r} is not one of {tuple(FLOAT_DTYPES)}")
+        raise ConfigError(f"float_dtype: {float_dtype!r} is not one of {tuple(FLOAT_DTYPES)}")
     quantizers, learned = weight_quantizers(model), learned_parameters(model)
     tensors: dict[str, torch.Tensor] = {}
     specs: dict[str, dict] = {}
@@ -106,7 +106,7 @@ def save_packed(model: Bart, path: str | Path, tokenizer: Tokenizer | None = Non
             tensors[name] = value.to(torch.float32 if name in learned else FLOAT_DTYPES[float_dtype]).contiguous()
             continue
         if value.dtype != torch.float32:
-            raise ValueError(f"{name}: packing needs a float32 model (scales are stored float32), got {value.dtype}")
+            raise ConfigError(f"{name}: packing needs a float32 model (scales are stored float32), got {value.dtype}")
         codes, scale, *offset = (t.cpu() for t in q.codes(value))
         data, used = pack_codes(codes, q.scheme, q.bits, packing)
         specs[name] = {"shape": list(value.shape), "scheme": q.scheme, "bits": q.bits, "per_row": q.per_row,
@@ -265,7 +265,7 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
     The model is first built on the meta device (no memory), so that only what the backend
     keeps is ever allocated: int8 codes for the integer backend, not fp32 copies of them."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend: {backend!r} is not one of {BACKENDS}")
+        raise ConfigError(f"backend: {backend!r} is not one of {BACKENDS}")
     metadata, tensors = read_packed(path)
     specs = json.loads(metadata["tensors"])
     with torch.device("meta"):  # read_packed has checked both configs

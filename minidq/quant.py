@@ -70,7 +70,7 @@ def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False, clip: flo
     dtype: int8 to store them; x's float dtype for a kernel that reads codes as whole-number
     floats (minidq.intinfer), which saves a cast there and back."""
     if bits < 2:
-        raise ValueError(f"symmetric quantization needs at least 2 bits, got {bits}")
+        raise ConfigError(f"symmetric quantization needs at least 2 bits, got {bits}")
     qmax = 2 ** (bits - 1) - 1
     # Clamping x to +-clip first gives the same codes: max|clamp(x)| = min(max|x|, clip), and a
     # value beyond the clip lands beyond +-qmax, where the final clamp puts it. One pass less over x.

@@ -167,7 +167,7 @@ class Tokenizer:
         so the decoder starts from the target-language code (Bart.shift_right for mbart)."""
         missing = [t for t in (src_lang, tgt_lang) if self._tok.token_to_id(t) is None]
         if missing:
-            raise ValueError(f"language code(s) {missing} are not tokens of this tokenizer "
+            raise TokenizerError(f"language code(s) {missing} are not tokens of this tokenizer "
                              "(add them with add_special_tokens)")
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self._tok.post_processor = processors.TemplateProcessing(
@@ -215,7 +215,7 @@ class Tokenizer:
         texts = [texts] if isinstance(texts, str) else list(texts)
         rows = [self._truncate(e.ids, e.special_tokens_mask, max_length) for e in self._tok.encode_batch(texts)]
         if padding == "max_length" and max_length is None:
-            raise ValueError('padding="max_length" needs a max_length')
+            raise TokenizerError('padding="max_length" needs a max_length')
         width = max_length if padding == "max_length" else max(map(len, rows), default=0)
         if padding:
             masks = [[1] * len(r) + [0] * (width - len(r)) for r in rows]
@@ -236,7 +236,7 @@ class Tokenizer:
         head = next((i for i, s in enumerate(special) if not s), len(ids))      # leading specials
         tail = next((i for i, s in enumerate(reversed(special)) if not s), 0)   # trailing specials
         if max_length < head + tail:
-            raise ValueError(f"max_length={max_length} leaves no room for the special tokens "
+            raise TokenizerError(f"max_length={max_length} leaves no room for the special tokens "
                              f"{self.convert_ids_to_tokens(ids[:head] + ids[len(ids) - tail:])}")
         return ids[: max_length - tail] + ids[len(ids) - tail:]
 

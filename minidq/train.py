@@ -35,8 +35,8 @@ import math
 import os
 import random
 import shutil
-import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,7 +48,7 @@ from . import distributed
 from .atomic import atomic_write, remove_stale, replace_folder
 from .config import ConfigError
 from .data import Batches, Example
-from .errors import MinidqError
+from .errors import MinidqError, MinidqWarning
 from .evaluate import evaluate
 from .learned import learned_parameters
 from .model import Bart
@@ -506,7 +506,7 @@ def train(
                                    f"across each batch raises it by {gap:.4f} only; the model may be ignoring "
                                    f"its input (try a lower learning rate than {cfg.lr:g})")
                         log.write(json.dumps({"step": step, "warning": warning}) + "\n")
-                        say(f"WARNING: step {step}: {warning}", file=sys.stderr)
+                        warnings.warn(MinidqWarning(f"step {step}: {warning}"))
                     log.flush()
                     if last_eval["val_loss"] < best_loss:
                         best_loss = last_eval["val_loss"]

@@ -200,5 +200,5 @@ def test_mask_shape_and_unknown_option_raise(checkpoints):
     _, model = checkpoints["bart"]
     with pytest.raises(ValueError, match="attention_mask"):
         model.generate(torch.tensor([[5, 6, 7]]), torch.ones(1, 4, dtype=torch.long))
-    with pytest.raises(TypeError, match="num_beam"):
+    with pytest.raises(ValueError, match="num_beam"):
         model.generate(torch.tensor([[5, 6, 7]]), num_beam=4)
