@@ -388,3 +388,23 @@ def test_inference_shortcut_is_bit_identical(bits, clip):
         cmp("shortcut vs codes * scale", values, dequantize(*symmetric_codes(x, bits, clip=clip)))
         assert scale == symmetric_codes(x, bits, clip=clip)[1].item()
     assert torch.equal(Quantizer("symmetric", bits, clip=clip)(x), fake_symmetric(x, bits, clip)[0])
+
+
+@pytest.mark.parametrize("bits", [2, 8])
+def test_embedding_quantizes_only_the_rows_it_looks_up(bits):
+    """With one scale per row, quantizing the looked-up rows is the lookup of the quantized table:
+    the same values and the same STE gradient, without quantizing every row of the vocabulary."""
+    from minidq.quant import QuantEmbedding, Quantizer
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(50, 8, padding_idx=1)
+    scheme = "ternary" if bits == 2 else "symmetric"
+    emb = QuantEmbedding.from_embedding(table, Quantizer(scheme, bits, per_row=True, clip=0.5), torch.nn.Identity())
+    ids = torch.tensor([[3, 1, 7, 3], [9, 9, 2, 1]])
+    out = emb(ids)
+    expected = torch.nn.functional.embedding(ids, emb.quantized_weight(), 1)
+    assert torch.equal(out, expected)
+    (out * torch.arange(8.0)).sum().backward()
+    fast = table.weight.grad.clone()
+    table.weight.grad = None
+    (expected * torch.arange(8.0)).sum().backward()
+    assert torch.equal(fast, table.weight.grad)
