@@ -74,7 +74,7 @@ def calibrate(model: Bart, batches: Batches, percentile: float, n_batches: int =
     hooks = [q.register_forward_pre_hook(lambda m, args, name=name: seen[name].append(args[0].abs().flatten()))
              for name, q in sites.items()]
     for name, q in sites.items():
-        q.codes = lambda x, name=name, codes=q.codes: seen[name].append(x.abs().flatten()) or codes(x)
+        q.codes = lambda x, name=name, codes=q.codes, **kw: seen[name].append(x.abs().flatten()) or codes(x, **kw)
     model.eval()
     for _, batch in zip(range(n_batches), batches.epoch(0)):
         model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"])
