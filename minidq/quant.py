@@ -251,9 +251,8 @@ class Quantizer(nn.Module):
 
     def __init__(self, scheme: str, bits: int, per_row: bool = False, clip: float | None = None):
         super().__init__()
-        self.codes_fn, takes_bits = CODES[scheme]
+        self.codes_fn, self.takes_bits = CODES[scheme]
         self.scheme, self.bits, self.per_row, self.clip = scheme, bits, per_row, clip
-        self.args = (bits, per_row, clip) if takes_bits else (per_row, clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (torch.is_grad_enabled() and x.requires_grad):  # inference: the same values, no graph
@@ -274,7 +273,8 @@ class Quantizer(nn.Module):
             x = x.float()
         if dtype is not None and self.scheme == "symmetric":
             return symmetric_codes(x, self.bits, self.per_row, self.clip, dtype=dtype)
-        return self.codes_fn(x, *self.args)
+        # read at each call: a clip set after construction (a calibrated one) is the clip used
+        return self.codes_fn(x, *((self.bits,) if self.takes_bits else ()), self.per_row, self.clip)
 
     def extra_repr(self) -> str:
         return f"{self.scheme}, bits={self.bits}, per_row={self.per_row}, clip={self.clip}"

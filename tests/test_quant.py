@@ -408,3 +408,17 @@ def test_embedding_quantizes_only_the_rows_it_looks_up(bits):
     table.weight.grad = None
     (expected * torch.arange(8.0)).sum().backward()
     assert torch.equal(fast, table.weight.grad)
+
+
+def test_a_clip_set_after_construction_is_the_clip_used():
+    """A calibrated clamp is set on a built quantizer: its codes, forward and STE all use it (the
+    codes used to keep the clip of construction while the STE mask took the new one)."""
+    from minidq.quant import Quantizer
+    x = torch.linspace(-4, 4, 17, requires_grad=True)
+    q = Quantizer("symmetric", 8)
+    q.clip = 2.0
+    reference = Quantizer("symmetric", 8, clip=2.0)
+    assert torch.equal(q.codes(x.detach())[0], reference.codes(x.detach())[0])
+    assert torch.equal(q(x), reference(x)) and q(x).max() == 2.0
+    q(x).sum().backward()
+    assert torch.equal(x.grad, (x.detach().abs() <= 2.0).float())
