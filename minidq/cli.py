@@ -32,7 +32,8 @@ from .quant import QuantConfig, quantize
 from .recipes import RECIPES
 from .stream import JsonlExamples, LazyPairs
 from .tokenizer import Tokenizer
-from .train import TrainConfig, check_out_dir, train
+from .runs import check_out_dir
+from .train import TrainConfig, train
 
 # What a user's mistake raises: one line, exit 2. Anything else is a bug in minidq: exit 1.
 USER_ERRORS = (MinidqError, OSError)

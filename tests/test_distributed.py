@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from minidq import Bart, BartConfig, Tokenizer
-from minidq.train import load_checkpoint
+from minidq.runs import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = "red green blue cat dog fish one two three north south east west big small old new".split()
@@ -106,7 +106,8 @@ def test_last_ckpt_keeps_each_ranks_random_state(tmp_path, monkeypatch):
     """Rank 0 writes last.ckpt with every rank's generators; on resume, rank 1 gets its own back
     (its dropout masks then continue as in an uninterrupted run)."""
     import minidq.distributed as distributed
-    from minidq.train import TrainConfig, make_optimizer, restore, rng_state, save_checkpoint
+    from minidq.runs import restore, rng_state, save_checkpoint
+    from minidq.train import TrainConfig, make_optimizer
 
     model = Bart(BartConfig(vocab_size=20, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                             decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16,

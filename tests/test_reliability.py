@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from minidq.train import PREVIOUS
+from minidq.runs import PREVIOUS
 from test_cli import DATA, TEACHER, assert_one_line_error, run_cli, tiny_data, train_args  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -169,7 +169,7 @@ def test_a_second_run_into_the_same_folder_is_refused(capsys, tiny_data, tmp_pat
     """Two runs into one --out used to both exit 0, with every step logged twice."""
     import subprocess
     import sys
-    from minidq.train import LOCK
+    from minidq.runs import LOCK
 
     out = tmp_path / "run"
     out.mkdir()

@@ -17,7 +17,8 @@ from minidq import Bart, BartConfig, Tokenizer
 from minidq.config import ConfigError
 from minidq.errors import MinidqWarning
 from minidq.data import Batches, Example, encode
-from minidq.train import Interrupted, TrainConfig, TrainingError, load_checkpoint, train
+from minidq.runs import load_checkpoint
+from minidq.train import Interrupted, TrainConfig, TrainingError, train
 
 WORDS = "red green blue cat dog fish one two three north south east west big small old new".split()
 TINY = dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
