@@ -31,7 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minidq.intinfer import FusedInt8Linear, Int8Weight, fbgemm_available, int_linear  # noqa: E402
-from minidq.quant import Quantizer, dequantize, ternary_codes  # noqa: E402
+from minidq.fakequant import Quantizer, dequantize, ternary_codes  # noqa: E402
 
 
 def variants(K: int, N: int) -> dict:

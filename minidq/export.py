@@ -19,7 +19,7 @@ from .intinfer import to_integer
 from .packed_file import (PackedFileError, checksum, load_packed, load_packed_tokenizer, read_header,
                           read_packed, save_packed)
 from .packing import pack_bits, pack_codes, pack_trits, unpack_bits, unpack_codes, unpack_trits
-from .quant import dequantize
+from .fakequant import dequantize
 
 __all__ = ["Footprint", "FrozenQuantizer", "PackedFileError", "checksum", "dequantize", "footprint",
            "format_footprint", "freeze", "load_packed", "load_packed_tokenizer", "pack_bits", "pack_codes",

@@ -13,12 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .learned import LSQ
+from .fakequant import FakeQuantizer, dequantize
 from .model import Bart
-from .quant import Quantizer, dequantize
+from .quant import QuantEmbedding, QuantLinear
 
 
-class FrozenQuantizer(nn.Module):
+class FrozenQuantizer(FakeQuantizer):
     """Takes a Quantizer's place once its weight holds the dequantized values: the forward is
     the identity (the weight already sits on the grid) and `codes` returns the stored codes and
     scales, so a frozen or loaded model packs again into the very same tensors."""
@@ -38,10 +38,10 @@ class FrozenQuantizer(nn.Module):
         return f"{self.scheme}, bits={self.bits}, per_row={self.per_row}, frozen"
 
 
-def weight_quantizers(model: nn.Module) -> dict[str, nn.Module]:
+def weight_quantizers(model: nn.Module) -> dict[str, FakeQuantizer]:
     """'<module>.weight' -> its (possibly frozen) weight quantizer; the tied embedding once."""
     return {f"{name}.weight": m.weight_quant for name, m in model.named_modules()
-            if isinstance(getattr(m, "weight_quant", None), (Quantizer, LSQ, FrozenQuantizer))}
+            if isinstance(m, (QuantLinear, QuantEmbedding)) and m.weight_quant.scheme is not None}
 
 
 def set_frozen(module: nn.Module, weight: torch.Tensor, quantizer: FrozenQuantizer) -> None:

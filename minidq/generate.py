@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import MinidqError
-from .model import Bart, LayerCache
+
+if TYPE_CHECKING:  # model.py calls this module (Bart.generate)
+    from .model import Bart, LayerCache
 
 
 class GenerationError(MinidqError, ValueError):

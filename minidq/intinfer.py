@@ -48,8 +48,8 @@ from torch import nn
 
 from .freeze import weight_quantizers
 from .model import Bart
-from .quant import (QuantEmbedding, QuantLinear, Quantizer, dequantize, fake_symmetric, integer_form, rescale,
-                    symmetric_codes)
+from .fakequant import Quantizer, dequantize, fake_symmetric, integer_form, rescale, symmetric_codes
+from .quant import QuantEmbedding, QuantLinear
 
 
 def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -251,7 +251,7 @@ def integer_module(module: nn.Module, codes: torch.Tensor, scale: torch.Tensor) 
     """The integer form of a quantized linear or embedding given its weight's codes, or None
     where there is none: asymmetric weight codes (no QuantConfig makes them) or an input that
     is not quantized to a symmetric grid (A=32)."""
-    input_quant = getattr(module, "input_quant", None)
+    input_quant = module.input_quant
     if not integer_form(input_quant, module.weight_quant):
         return None
     if isinstance(module, QuantEmbedding):
@@ -264,7 +264,7 @@ def integer_module(module: nn.Module, codes: torch.Tensor, scale: torch.Tensor) 
 def replace(model: Bart, name: str, module: nn.Module) -> None:
     """Put `module` at `name`; the tied embedding is one module in three places."""
     if name == "shared":
-        model.shared = model.encoder.embed_tokens = model.decoder.embed_tokens = module
+        model.tie_embedding(module)
         return
     parent, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent), child, module)

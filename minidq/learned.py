@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError
-from .quant import dequantize, learned, nonzero, reduce
+from .fakequant import FakeQuantizer, dequantize, learned, nonzero, reduce
 
 EPS = 1e-8  # a learned scale is kept at least this large: a step of 0 or below divides by 0
 
@@ -81,7 +81,7 @@ class LSQFunction(torch.autograd.Function):
         return grad_x, grad_s.reshape(scale.shape), grad_offset, None, None, None
 
 
-class LSQ(nn.Module):
+class LSQ(FakeQuantizer):
     """Learned step size quantization: a symmetric grid whose step is a trained parameter.
 
     For weights (one step per tensor, or per row) and activations (one per tensor: a learned
@@ -122,7 +122,7 @@ class LSQ(nn.Module):
         return f"lsq, bits={self.bits}, per_row={self.per_row}"
 
 
-class Elastic(nn.Module):
+class Elastic(FakeQuantizer):
     """TBT's elastic activation quantizer: a learned scale and a learned offset, one per tensor.
 
     The offset lets the grid sit where the values are: attention probabilities lie in [0, 1]
@@ -167,4 +167,5 @@ class Elastic(nn.Module):
 def learned_parameters(model: nn.Module) -> set[str]:
     """Names of the learned quantizers' scales and offsets: no weight decay (it would shrink the
     grid), and stored in fp32 by export (the forward uses them exactly)."""
-    return {f"{name}.{p}" for name, m in model.named_modules() if learned(m) for p, _ in m.named_parameters()}
+    return {f"{name}.{p}" for name, m in model.named_modules() if isinstance(m, FakeQuantizer) and m.learned
+            for p, _ in m.named_parameters()}

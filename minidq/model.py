@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import BartConfig, ConfigError
+from .fakequant import FakeQuantizer, NoQuant
 
 if TYPE_CHECKING:  # quant.py imports this module
     from .quant import QuantConfig
@@ -75,6 +76,15 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (1.0 - mask.to(dtype)) * torch.finfo(dtype).min
 
 
+class TokenEmbedding(nn.Embedding):
+    """The shared token embedding, which is also the LM head (tied): `project` scores hidden
+    states against every row. Its quantized and integer forms (minidq.quant, minidq.intinfer)
+    implement the same two calls."""
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.linear(hidden, self.weight)  # (B, T, V)
+
+
 class LearnedPositionalEmbedding(nn.Embedding):
     """Position table with BART's offset: rows 0 and 1 are unused, position p reads row p + 2.
 
@@ -106,10 +116,10 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
         # Activation-quantizer slots (DQ-BART quantizes Q, K, the attention probabilities and V).
-        self.q_act: nn.Module = nn.Identity()
-        self.k_act: nn.Module = nn.Identity()
-        self.probs_act: nn.Module = nn.Identity()
-        self.v_act: nn.Module = nn.Identity()
+        self.q_act: FakeQuantizer = NoQuant()
+        self.k_act: FakeQuantizer = NoQuant()
+        self.probs_act: FakeQuantizer = NoQuant()
+        self.v_act: FakeQuantizer = NoQuant()
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
@@ -120,7 +130,7 @@ class Attention(nn.Module):
         codes can never change, i.e. in cross-attention (the encoder output is fixed) or with one
         scale per row (act_scale="token"). A per-tensor scale over a growing self-attention cache
         moves as it grows (DQ-BART's semantics), so that cache is quantized at every step."""
-        return cross or getattr(self.k_act, "per_row", False)
+        return cross or self.k_act.per_row
 
     def key_values(self, source: torch.Tensor, cross: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """K and V of source (B, S, C), each (B, heads, S, head_dim), in the form the cache holds."""
@@ -152,12 +162,12 @@ class Attention(nn.Module):
         if not self.quantized_early(cross):
             k, v = self.k_act(k), self.v_act(v)
 
-        if need_weights or not isinstance(self.probs_act, nn.Identity):
+        if need_weights or self.probs_act.scheme is not None:
             # With per-row scales (act_scale="token"), inference computes the maps in float64, then
             # rounds to float32: float sums differ in their last bits with the shapes (one query or
             # a prefix, padded or not), and a quantizer would turn such a bit into a whole step.
             # float64 pushes that noise below float32's rounding: answers do not depend on the batch.
-            exact = not self.training and getattr(self.probs_act, "per_row", False)
+            exact = not self.training and self.probs_act.per_row
             dtype = torch.float64 if exact else q.dtype
             scores = (q.to(dtype) @ k.to(dtype).transpose(-1, -2)) * self.scaling  # (B, heads, T, S)
             if mask is not None:
@@ -365,7 +375,7 @@ class Bart(nn.Module):
     def __init__(self, config: BartConfig):
         super().__init__()
         self.config = config
-        self.shared = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
+        self.shared = TokenEmbedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
         self.encoder = Encoder(config, self.shared)
         self.decoder = Decoder(config, self.shared)
         # A fixed per-token logit offset that fairseq checkpoints carry; a buffer, not trained.
@@ -396,9 +406,17 @@ class Bart(nn.Module):
 
         A quantized embedding (minidq.quant, minidq.intinfer) projects its own way, with the
         quantized matrix that the inputs use too."""
-        if hasattr(self.shared, "project"):
-            return self.shared.project(hidden) + self.final_logits_bias
-        return F.linear(hidden, self.shared.weight) + self.final_logits_bias  # (B, T, V)
+        return self.shared.project(hidden) + self.final_logits_bias  # (B, T, V)
+
+    def attention_modules(self) -> list[Attention]:
+        """Every attention of the encoder and decoder (self- and cross-): where Q, K, V and the
+        attention probabilities get their quantizers (minidq.quant)."""
+        return [m for m in self.modules() if isinstance(m, Attention)]
+
+    def tie_embedding(self, embedding: nn.Module) -> None:
+        """Put `embedding` (a quantized or integer one) in the place of the shared token embedding:
+        the encoder, the decoder and the LM head keep using one module."""
+        self.shared = self.encoder.embed_tokens = self.decoder.embed_tokens = embedding
 
     def forward(
         self,
@@ -445,7 +463,7 @@ class Bart(nn.Module):
     @classmethod
     def from_pretrained(cls, path) -> "Bart":
         from .pretrained import load_pretrained
-        return load_pretrained(path)
+        return load_pretrained(cls, path)
 
     def save_pretrained(self, path) -> None:
         from .pretrained import save_pretrained

@@ -43,7 +43,8 @@ from .intinfer import integer_module, replace
 from .learned import learned_parameters
 from .model import Bart
 from .packing import levels, pack_codes, unpack_codes
-from .quant import ALLOWED_BITS, CODES, QuantConfig, Quantizer, dequantize, quantize
+from .fakequant import CODES, Quantizer, dequantize
+from .quant import ALLOWED_BITS, QuantConfig, quantize
 from .tokenizer import Tokenizer
 
 FORMAT, VERSION = "minidq-packed", "1"

@@ -20,6 +20,7 @@ import json
 import pickle
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError
@@ -28,7 +29,10 @@ from safetensors.torch import load_file
 from .atomic import save_safetensors
 from .config import BartConfig
 from .errors import MinidqError
-from .model import Bart
+from .quant import QuantConfig, quantize
+
+if TYPE_CHECKING:  # model.py calls this module (Bart.from_pretrained, save_pretrained)
+    from .model import Bart
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # The names under which HF checkpoints may carry the one tied embedding matrix.
@@ -83,18 +87,17 @@ def hf_to_minidq(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_pretrained(path: str | Path) -> Bart:
+def load_pretrained(cls: type[Bart], path: str | Path) -> Bart:
     """Build a `Bart` from an HF checkpoint directory, checking every tensor."""
     directory = Path(path)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: not a directory")
     config = BartConfig.from_pretrained(directory)
-    model = Bart(config)
+    model = cls(config)
     state = hf_to_minidq(read_state_dict(directory))
     # Old checkpoints may lack final_logits_bias; HF treats it as zeros, so do we.
     state.setdefault("final_logits_bias", torch.zeros(1, config.vocab_size))
     if (directory / "quant_config.json").is_file():  # a quantization-aware-trained checkpoint
-        from .quant import QuantConfig, quantize
         file = directory / "quant_config.json"
         try:
             quant_config = QuantConfig(**read_json_object(file))

@@ -22,7 +22,8 @@ from .data import Batches, encode, load_split
 from .distill import DistillConfig, DistillLoss, make_student
 from .evaluate import predict
 from .model import Attention, Bart
-from .quant import QuantConfig, QuantLinear, Quantizer, quantize
+from .fakequant import Quantizer
+from .quant import QuantConfig, QuantLinear, quantize
 from .tasks import SAMPLES, TASKS, Scorer
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train

@@ -14,7 +14,8 @@ from minidq.cli import main
 from minidq.export import (PackedFileError, checksum, dequantize, footprint, freeze, load_packed,
                            load_packed_tokenizer, pack_bits, pack_codes, pack_trits, read_header, save_packed,
                            unpack_codes)
-from minidq.quant import Quantizer, quantize
+from minidq.fakequant import Quantizer
+from minidq.quant import quantize
 
 ROOT = Path(__file__).parent.parent
 TEACHER = ROOT / "data_samples" / "summarization" / "teacher"

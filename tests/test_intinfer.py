@@ -11,7 +11,8 @@ from minidq import Bart, QuantConfig, Tokenizer
 from minidq.export import freeze, load_packed, save_packed, to_integer
 from minidq.intinfer import (FBGEMM_MAX_CODE, FusedInt8Linear, Int8Weight, IntEmbedding, IntLinear, fbgemm_available,
                              int_matmul)
-from minidq.quant import QuantLinear, Quantizer, dequantize, quantize, symmetric_codes
+from minidq.fakequant import Quantizer, dequantize, symmetric_codes
+from minidq.quant import QuantLinear, quantize
 from test_export import QUANTS, outputs, tiny_model
 
 ROOT = Path(__file__).parent.parent

@@ -9,8 +9,8 @@ from torch import nn
 
 from minidq import Bart, BartConfig
 from minidq.config import ConfigError
-from minidq.quant import (QuantConfig, QuantEmbedding, QuantLinear, Quantizer, dequantize, fake_symmetric, quantize,
-                          symmetric_codes)
+from minidq.fakequant import NoQuant, Quantizer, dequantize, fake_symmetric, symmetric_codes
+from minidq.quant import QuantConfig, QuantEmbedding, QuantLinear, quantize
 
 QUANTIZERS = {  # name -> (scheme, bits): every scheme, and a few bit widths of the uniform ones
     "sym2": ("symmetric", 2), "sym4": ("symmetric", 4), "sym8": ("symmetric", 8),
@@ -229,8 +229,8 @@ def test_config_options_and_quantizer_choice():
     assert cfg.weight_quantizer(2, False).scheme == "ternary"
     assert QuantConfig(ternary=False).weight_quantizer(2, False).scheme == "symmetric"
     assert cfg.weight_quantizer(4, True).scheme == "symmetric"
-    assert isinstance(cfg.weight_quantizer(32, False), nn.Identity)
-    assert isinstance(QuantConfig.parse("8-8-32").activation_quantizer(), nn.Identity)
+    assert cfg.weight_quantizer(32, False).scheme is None  # NoQuant: the slot does not quantize
+    assert QuantConfig.parse("8-8-32").activation_quantizer().scheme is None
 
 
 def test_act_scale_is_checked_and_travels_with_the_config(tmp_path):
@@ -394,11 +394,12 @@ def test_inference_shortcut_is_bit_identical(bits, clip):
 def test_embedding_quantizes_only_the_rows_it_looks_up(bits):
     """With one scale per row, quantizing the looked-up rows is the lookup of the quantized table:
     the same values and the same STE gradient, without quantizing every row of the vocabulary."""
-    from minidq.quant import QuantEmbedding, Quantizer
+    from minidq.fakequant import Quantizer
+    from minidq.quant import QuantEmbedding
     torch.manual_seed(0)
     table = torch.nn.Embedding(50, 8, padding_idx=1)
     scheme = "ternary" if bits == 2 else "symmetric"
-    emb = QuantEmbedding.from_embedding(table, Quantizer(scheme, bits, per_row=True, clip=0.5), torch.nn.Identity())
+    emb = QuantEmbedding.from_embedding(table, Quantizer(scheme, bits, per_row=True, clip=0.5), NoQuant())
     ids = torch.tensor([[3, 1, 7, 3], [9, 9, 2, 1]])
     out = emb(ids)
     expected = torch.nn.functional.embedding(ids, emb.quantized_weight(), 1)
@@ -413,7 +414,7 @@ def test_embedding_quantizes_only_the_rows_it_looks_up(bits):
 def test_a_clip_set_after_construction_is_the_clip_used():
     """A calibrated clamp is set on a built quantizer: its codes, forward and STE all use it (the
     codes used to keep the clip of construction while the STE mask took the new one)."""
-    from minidq.quant import Quantizer
+    from minidq.fakequant import Quantizer
     x = torch.linspace(-4, 4, 17, requires_grad=True)
     q = Quantizer("symmetric", 8)
     q.clip = 2.0

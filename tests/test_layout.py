@@ -1,0 +1,51 @@
+"""The package's shape, as docs/design.md promises it: no import circle (lazy imports inside
+functions included; imports for type hints only, under TYPE_CHECKING, do not count)."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "minidq"
+
+
+def imports(path: Path) -> set[str]:
+    """The sibling modules that `path` imports at run time, wherever in the file."""
+    tree = ast.parse(path.read_text())
+    type_only = {id(node) for block in ast.walk(tree)
+                 if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING"
+                 for node in ast.walk(block)}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in type_only:
+            found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+    return found
+
+
+def cycles(package: Path) -> list[str]:
+    graph = {p.stem: imports(p) for p in package.glob("*.py")}
+    graph = {name: deps & set(graph) for name, deps in graph.items()}
+    found, done = [], set()
+
+    def visit(node, path):
+        for dep in sorted(graph[node]):
+            if dep in path:
+                found.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in done:
+                visit(dep, path + [dep])
+        done.add(node)
+
+    for name in sorted(graph):
+        if name not in done:
+            visit(name, [name])
+    return found
+
+
+def test_no_import_cycle():
+    assert cycles(PACKAGE) == []
+
+
+def test_the_check_sees_a_lazy_cycle_and_ignores_type_hints(tmp_path):
+    (tmp_path / "a.py").write_text("from .b import f\n")
+    (tmp_path / "b.py").write_text("def f():\n    from .a import g\n")
+    assert cycles(tmp_path) == ["a -> b -> a"]
+    (tmp_path / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import g\n")
+    assert cycles(tmp_path) == []
