@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from minidq import Bart, QuantConfig, Tokenizer  # noqa: E402
-from minidq.data import load_split  # noqa: E402
-from minidq.evaluate import evaluate, predict  # noqa: E402
-from minidq.quant import quantize  # noqa: E402
+from minidq import Bart, QuantConfig, Tokenizer
+from minidq.data import load_split
+from minidq.evaluate import evaluate, predict
+from minidq.quant import quantize
 
 
 def main() -> None:

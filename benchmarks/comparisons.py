@@ -12,12 +12,10 @@ model that copies without comparing writes the right figure with a coin-flip dir
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from minidq.data import read_facts  # noqa: E402
-from minidq.metrics import fact_scores, mentions  # noqa: E402
+from minidq.data import read_facts
+from minidq.metrics import fact_scores, mentions
 
 COMPARED = ("up from ", "down from ")
 

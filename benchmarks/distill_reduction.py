@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from minidq.data import load_split  # noqa: E402
-from minidq.demo import TASKS, DemoConfig, Scorer, run_task  # noqa: E402
-from minidq.distill import DistillConfig  # noqa: E402
-from minidq.stats import paired_bootstrap  # noqa: E402
+from minidq.data import load_split
+from minidq.demo import TASKS, DemoConfig, Scorer, run_task
+from minidq.distill import DistillConfig
+from minidq.stats import paired_bootstrap
 
 
 def main() -> None:

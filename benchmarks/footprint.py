@@ -15,7 +15,6 @@ shipped toy teacher, whose small d_model makes scales, norms, biases and positio
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +22,11 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from minidq import Bart, BartConfig  # noqa: E402
-from minidq.export import Footprint, footprint, freeze, save_packed  # noqa: E402
-from minidq.quant import quantize  # noqa: E402
+from minidq import Bart, BartConfig
+from minidq.distill import parse_layers
+from minidq.export import Footprint, footprint, freeze, save_packed
+from minidq.quant import quantize
 
 MIB = 2 ** 20
 CODE_ROWS = ("token embedding", "encoder linears", "decoder linears")
@@ -44,7 +43,7 @@ SETTINGS = {
 
 
 def bart_base(layers: str) -> Bart:
-    encoder, decoder = (int(n) for n in layers.split("-"))
+    encoder, decoder = parse_layers(layers)
     torch.manual_seed(0)
     return Bart(BartConfig(encoder_layers=encoder, decoder_layers=decoder)).eval()  # defaults: BART-base shapes
 

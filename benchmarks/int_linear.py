@@ -23,15 +23,13 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidq.intinfer import FusedInt8Linear, Int8Weight, fbgemm_available, int_linear  # noqa: E402
-from minidq.fakequant import Quantizer, dequantize, ternary_codes  # noqa: E402
+from minidq.intinfer import FusedInt8Linear, Int8Weight, fbgemm_available, int_linear
+from minidq.fakequant import Quantizer, dequantize, ternary_codes
 
 
 def variants(K: int, N: int) -> dict:

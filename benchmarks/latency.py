@@ -32,12 +32,11 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from minidq import Bart, BartConfig, QuantConfig, Tokenizer  # noqa: E402
-from minidq.distill import make_student  # noqa: E402
-from minidq.export import load_packed, save_packed  # noqa: E402
-from minidq.quant import quantize  # noqa: E402
+from minidq import Bart, BartConfig, QuantConfig, Tokenizer
+from minidq.distill import make_student
+from minidq.export import load_packed, save_packed
+from minidq.quant import quantize
 
 BART_BASE = dict(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
                  decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072,

@@ -9,14 +9,12 @@ Any model worth training must beat this; the gap between it and a trained model 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from minidq.data import load_split  # noqa: E402
-from minidq.metrics import rouge  # noqa: E402
+from minidq.data import load_split
+from minidq.metrics import rouge
 
 
 def lead(text: str, n: int) -> str:

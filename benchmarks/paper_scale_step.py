@@ -23,19 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from minidq import Bart, BartConfig  # noqa: E402
-from minidq.distill import DistillConfig, DistillLoss, make_student  # noqa: E402
-from minidq.quant import QuantConfig, quantize  # noqa: E402
-from minidq.train import TrainConfig, make_optimizer, task_loss  # noqa: E402
+from minidq import Bart, BartConfig
+from minidq.distill import DistillConfig, DistillLoss, make_student
+from minidq.quant import QuantConfig, quantize
+from minidq.train import TrainConfig, make_optimizer, task_loss
 
 BART_BASE = dict(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
                  decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072,

@@ -14,17 +14,15 @@ import argparse
 import gc
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from minidq.data import Batches, read_jsonl  # noqa: E402
-from minidq.stream import JsonlExamples, LazyPairs  # noqa: E402
-from minidq.tokenizer import Tokenizer  # noqa: E402
+from minidq.data import Batches, read_jsonl
+from minidq.stream import JsonlExamples, LazyPairs
+from minidq.tokenizer import Tokenizer
 
 WORDS = "red green blue cat dog fish one two three north south east west big small old new".split()
 

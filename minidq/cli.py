@@ -21,12 +21,12 @@ import torch
 
 from .config import BartConfig, ConfigError
 from . import distributed
-from .data import Batches, DataError, encode, load_split, read_facts, read_jsonl
+from .data import Batches, DataError, load_split, make_batches, read_facts, read_jsonl
 from .errors import MinidqError, MinidqWarning
 from .guard import OutputError, check_output, data_inputs, fingerprint
 from .evaluate import evaluate
 from .generate import resolve_config
-from .metrics import content
+from .metrics import fact_figures
 from .model import Bart
 from .quant import QuantConfig, quantize
 from .recipes import RECIPES
@@ -273,21 +273,19 @@ def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer)
     source_length, target_length = min(args.max_source_length, positions), min(args.max_target_length, positions)
     splits = {}
     for split in ("train", "valid"):
-        if args.stream:  # read and tokenized batch by batch (minidq.stream), grouped by length in characters
+        shuffle = split == "train"
+        if not args.stream:
+            examples = read(args, split)
+            batches = make_batches(examples, tokenizer, source_length, target_length, args.batch_size,
+                                   tokenizer.pad_token_id, shuffle=shuffle, seed=args.seed, where=split)
+        else:  # read and tokenized batch by batch (minidq.stream), grouped by length in characters
             seqkd = split == "train" and getattr(args, "seqkd_data", None)  # written with source/target fields
             examples = (JsonlExamples(Path(args.seqkd_data), "source", "target", skip_bad=args.skip_bad_lines) if seqkd
                         else JsonlExamples(Path(args.data) / f"{split}.jsonl", args.source_field, args.target_field,
                                            skip_bad=args.skip_bad_lines))
-            pairs, lengths = LazyPairs(examples, tokenizer, source_length, target_length), examples.lengths()
-        else:
-            examples = read(args, split)
-            enc = encode(examples, tokenizer, source_length, target_length)
-            if (enc.sources_truncated or enc.targets_truncated) and distributed.is_main():
-                print(f"{split}: truncated {enc.sources_truncated} sources (to {source_length} tokens) and "
-                      f"{enc.targets_truncated} targets (to {target_length}) of {len(examples)}", file=sys.stderr)
-            pairs, lengths = enc.pairs, None
-        splits[split] = (examples, Batches(pairs, args.batch_size, tokenizer.pad_token_id,
-                                           shuffle=split == "train", seed=args.seed, lengths=lengths))
+            batches = Batches(LazyPairs(examples, tokenizer, source_length, target_length), args.batch_size,
+                              tokenizer.pad_token_id, shuffle=shuffle, seed=args.seed, lengths=examples.lengths())
+        splits[split] = (examples, batches)
     return splits["train"][1], splits["valid"][1], splits["valid"][0]
 
 
@@ -338,14 +336,11 @@ def quant_options(args: argparse.Namespace) -> dict:
 
 def cmd_distill(args: argparse.Namespace) -> None:
     """DQ-BART: student from teacher layers, quantized, trained on task + distillation losses, exported packed."""
-    from .distill import DistillConfig, DistillLoss, make_student
+    from .distill import DistillConfig, DistillLoss, make_student, parse_layers
     from .export import save_packed
 
     cfg = train_config(args)
-    try:
-        encoder_layers, decoder_layers = (int(n) for n in args.layers.split("-"))
-    except ValueError:
-        raise ConfigError(f"--layers {args.layers!r}: expected encoder-decoder layers such as 6-3") from None
+    encoder_layers, decoder_layers = parse_layers(args.layers)
     quant_config = QuantConfig.parse(args.quant, **quant_options(args), weight_method=args.weight_method,
                                      act_method=args.act_method)
     teacher, tokenizer = load_model(args.teacher, use="teacher", flag="--teacher")
@@ -400,7 +395,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         Path(args.predictions).write_text("".join(p + "\n" for p in preds))
     names = ("rouge1", "rouge2", "rougeL", "rougeLsum") if args.metric == "rouge" else ("bleu", "chrf")
     if facts:  # the toy tasks list the facts each answer must state: score content beside ROUGE
-        scores.update({f"facts_{k}": 100 * v for k, v in content(preds, *facts).items()})
+        scores.update(fact_figures(preds, *facts))
         names += ("facts_exact", "facts_fact_f1")
     print(f"{args.split}: {len(examples)} examples, " + ", ".join(f"{n} {scores[n]:.2f}" for n in names)
           + f", {scores['examples_per_s']:.1f} examples/s")

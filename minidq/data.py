@@ -174,6 +174,19 @@ def encode(examples: list[Example], tokenizer: TextEncoder, max_source_length: i
     return Encoded(pairs, cut["source"], cut["target"])
 
 
+def make_batches(examples: list[Example], tokenizer: TextEncoder, max_source_length: int, max_target_length: int,
+                 batch_size: int, pad_token_id: int, *, shuffle: bool, seed: int = 0, where: str = "") -> Batches:
+    """A split's examples, tokenized, cut to the lengths and batched: the one path from examples to
+    batches (the CLI, the demo and the student runs all take it). What is cut is counted, in one
+    MinidqWarning naming `where` (e.g. "train")."""
+    enc = encode(examples, tokenizer, max_source_length, max_target_length)
+    if enc.sources_truncated or enc.targets_truncated:
+        warnings.warn(MinidqWarning(f"{where or 'data'}: truncated {enc.sources_truncated} sources (to "
+                                    f"{max_source_length} tokens) and {enc.targets_truncated} targets (to "
+                                    f"{max_target_length}) of {len(examples)}"), stacklevel=2)
+    return Batches(enc.pairs, batch_size, pad_token_id, shuffle=shuffle, seed=seed)
+
+
 def collate(pairs: list[Pair], pad_token_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a list of pairs into (B, T) LongTensors.
 

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import torch
 
-from .data import Batches, encode, load_split
+from .data import Batches, load_split, make_batches
 from .config import ConfigError
-from .distill import DistillConfig, DistillLoss, make_student
+from .distill import DistillConfig, DistillLoss, make_student, parse_layers
 from .evaluate import predict
 from .export import footprint, load_packed, save_packed
 from .model import Bart
@@ -105,7 +105,7 @@ class DemoConfig:
 def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, Batches], valid, cfg: DemoConfig,
               run_dir: Path) -> Bart:
     """The student of one row, quantized and (unless PTQ) trained."""
-    encoder_layers, decoder_layers = (int(n) for n in row.layers.split("-"))
+    encoder_layers, decoder_layers = parse_layers(row.layers)
     student = make_student(teacher, encoder_layers, decoder_layers)
     variant = VARIANTS.get(row.method)
     quantize(student, QuantConfig.parse(row.quant, **(variant.quant if variant else {})))
@@ -163,8 +163,8 @@ def prepare(task: Task, cfg: DemoConfig) -> Context:
     if any(VARIANTS[r.method].seqkd for r in ALL_ROWS if r.name in cfg.rows and r.method in VARIANTS):
         path = Path(cfg.seqkd_data) if cfg.seqkd_data else seqkd_path(out, teacher_dir)
         sets["seqkd"] = seqkd_examples(teacher, tokenizer, train_ex, path, cfg.max_source_length, **decoding)
-    batches = {name: Batches(encode(ex, tokenizer, cfg.max_source_length, task.max_target_length).pairs,
-                             cfg.batch_size, tokenizer.pad_token_id, shuffle=name != "valid", seed=cfg.seed)
+    batches = {name: make_batches(ex, tokenizer, cfg.max_source_length, task.max_target_length, cfg.batch_size,
+                                  tokenizer.pad_token_id, shuffle=name != "valid", seed=cfg.seed, where=name)
                for name, ex in sets.items()}
     scorer = Scorer.for_examples(task, test_ex, data_dir, cfg.split)
     return Context(task, cfg, teacher_dir, teacher, tokenizer, batches, valid_ex, scorer, decoding, out)
@@ -209,7 +209,7 @@ def _cost(name: str) -> int:
     row = next((r for r in ALL_ROWS if r.name == name), None)
     if row is None or row.method == "PTQ":
         return 0
-    return sum(int(n) for n in row.layers.split("-")) * (1 if row.method == "QAT" else 2)
+    return sum(parse_layers(row.layers)) * (1 if row.method == "QAT" else 2)
 
 
 def score_rows(ctx: Context, names: list[str]) -> dict[str, tuple[dict, list[str]]]:

@@ -63,6 +63,14 @@ def spaced_layers(teacher_layers: int, student_layers: int) -> list[int]:
     return [int(i * step + 0.5) for i in range(student_layers)]
 
 
+def parse_layers(text: str) -> tuple[int, int]:
+    """'6-3' -> (6, 3): a student's encoder and decoder layers, as the paper writes them."""
+    parts = text.strip().split("-")
+    if len(parts) != 2 or not all(p.strip().isdecimal() and int(p) >= 1 for p in parts):
+        raise ConfigError(f"layers {text!r}: expected encoder-decoder layers such as 6-3")
+    return int(parts[0]), int(parts[1])
+
+
 def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
                  layer_map: dict[str, list[int]] | None = None) -> Bart:
     """A new Bart with `encoder_layers` and `decoder_layers` copied from the teacher.

@@ -258,6 +258,11 @@ def content(preds: list[str], facts: list[list[str]], distractors: list[list[str
     return {"exact": sum(e for e, _ in scores) / len(scores), "fact_f1": sum(f for _, f in scores) / len(scores)}
 
 
+def fact_figures(preds: list[str], facts: list[list[str]], distractors: list[list[str]]) -> dict[str, float]:
+    """content() as the tables print it: {"facts_exact": %, "facts_fact_f1": x100}."""
+    return {f"facts_{k}": 100 * v for k, v in content(preds, facts, distractors).items()}
+
+
 def _check_pairs(preds: list[str], refs: list[str]) -> None:
     if isinstance(preds, str) or isinstance(refs, str):
         raise DataError("preds and refs are lists of strings, one per example")

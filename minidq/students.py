@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .data import Batches, encode, load_split
-from .distill import DistillConfig, DistillLoss, make_student
+from .data import Batches, load_split, make_batches
+from .distill import DistillConfig, DistillLoss, make_student, parse_layers
 from .evaluate import predict
 from .model import Attention, Bart
 from .fakequant import Quantizer
@@ -103,12 +103,12 @@ def train_student(run: StudentRun, out: str | Path, settings: dict | None = None
     data_dir = Path(data_dir or SAMPLES / task.name)
     teacher, tokenizer = Bart.from_pretrained(teacher_dir), Tokenizer.from_pretrained(teacher_dir)
     train_ex, valid_ex = load_split(data_dir, "train"), load_split(data_dir, "valid")[: run.valid_examples]
-    batches = {split: Batches(encode(ex, tokenizer, 256, task.max_target_length).pairs, run.batch_size,
-                              tokenizer.pad_token_id, shuffle=split == "train", seed=run.seed)
+    batches = {split: make_batches(ex, tokenizer, 256, task.max_target_length, run.batch_size, tokenizer.pad_token_id,
+                                   shuffle=split == "train", seed=run.seed, where=split)
                for split, ex in (("train", train_ex), ("valid", valid_ex))}
     scorer = Scorer.for_examples(task, valid_ex, data_dir, "valid")
     torch.manual_seed(run.seed)
-    encoder_layers, decoder_layers = (int(n) for n in run.layers.split("-"))
+    encoder_layers, decoder_layers = parse_layers(run.layers)
     student = quantize(make_student(teacher, encoder_layers, decoder_layers),
                        QuantConfig.parse(run.quant, **run.quant_options))
     clips = calibrate(student, batches["train"], run.calibrate) if run.calibrate else None

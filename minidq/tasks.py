@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import read_facts
-from .metrics import bleu, chrf, content, fact_scores, rouge, rouge_scores
+from .metrics import bleu, chrf, fact_figures, fact_scores, rouge, rouge_scores
 from .stats import mean_of
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"  # the repo's shipped data and teachers
@@ -48,7 +48,7 @@ class Scorer:
             return {"bleu": bleu(preds, self.refs), "chrf": chrf(preds, self.refs)}
         figures = {k: 100 * v for k, v in rouge(preds, self.refs).items() if k != "rougeLsum"}
         if self.facts:
-            figures.update({f"facts_{k}": 100 * v for k, v in content(preds, *self.facts).items()})
+            figures.update(fact_figures(preds, *self.facts))
         return figures
 
     def key(self) -> str:

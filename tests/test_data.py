@@ -235,3 +235,14 @@ def test_translation_references_are_one_to_many():
     spoken = sum("o să" in t for t in future)
     assert len(future) / 4 < spoken < 3 * len(future) / 4
     assert all(any(aux in t.split() for aux in ("voi", "va", "vom", "vor")) for t in future if "o să" not in t)
+
+
+def test_make_batches_counts_what_it_cuts():
+    from minidq import Tokenizer
+    from minidq.data import Example, make_batches
+    from minidq.errors import MinidqWarning
+    tok = Tokenizer.from_pretrained(Path(__file__).resolve().parent.parent / "data_samples" / "summarization")
+    examples = [Example("a short source", "a target"), Example(" ".join(["word"] * 40), "another target")]
+    with pytest.warns(MinidqWarning, match="valid: truncated 1 sources \\(to 16 tokens\\) and 0 targets"):
+        batches = make_batches(examples, tok, 16, 32, 2, tok.pad_token_id, shuffle=False, where="valid")
+    assert [len(p.input_ids) for p in batches.pairs] == [len(tok.encode("a short source")), 16]

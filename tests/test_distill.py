@@ -176,3 +176,12 @@ def test_recipes_and_their_flags(tmp_path, capsys, flags, clip, per_row, lr):
     q = load_packed(tmp_path / "run" / "student.packed").quant_config
     assert (q.clip_val, q.weight_per_row) == (clip, per_row)
     assert json.loads((tmp_path / "run" / "train_config.json").read_text())["lr"] == lr
+
+
+def test_parse_layers_is_the_one_layer_spec_parser():
+    from minidq.config import ConfigError
+    from minidq.distill import parse_layers
+    assert parse_layers("6-3") == (6, 3) and parse_layers(" 12-1 ") == (12, 1)
+    for bad in ("6", "6-3-1", "6-0", "a-b", "-3", "6-²"):
+        with pytest.raises(ConfigError, match="encoder-decoder layers"):
+            parse_layers(bad)
