@@ -540,14 +540,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the run in a non-empty --out")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="minidq", description="DQ-BART: distill and quantize BART, from scratch.")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    common.add_argument("--no-progress", action="store_true",
-                        help="no progress bars (there are none either when stderr is not a terminal)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_train_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", parents=[common],
                        help="fine-tune a checkpoint (or train a fresh config) on a JSONL dataset")
     add_data_args(p)
@@ -558,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: quantization-aware training (QAT)")
     p.set_defaults(func=cmd_train)
 
+
+def add_distill_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("distill", parents=[common],
                        help="DQ-BART: distill and quantize a student of the teacher, export it packed")
     add_data_args(p)
@@ -586,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(overrides --w-* and --reduction)")
     p.set_defaults(func=cmd_distill)
 
+
+def add_seqkd_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("seqkd", parents=[common],
                        help="sequence-level KD data: write the teacher's beam outputs for a split's sources as JSONL")
     add_data_args(p)
@@ -598,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     p.set_defaults(func=cmd_seqkd)
 
+
+def add_evaluate_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("evaluate", parents=[common], help="generate on a split and print ROUGE (or BLEU) and speed")
     add_data_args(p)
     add_generation_args(p)
@@ -610,6 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization (PTQ) before evaluating")
     p.set_defaults(func=cmd_evaluate)
 
+
+def add_generate_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("generate", parents=[common],
                        help="summarize texts given as arguments, or one per line on stdin")
     add_generation_args(p)
@@ -619,6 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="input texts (default: read lines from stdin)")
     p.set_defaults(func=cmd_generate)
 
+
+def add_export_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("export", parents=[common], help="store a quantized model in real low-bit form: one packed file")
     p.add_argument("--model", required=True, help="HF checkpoint folder (or a packed file)")
     p.add_argument("--quant", help="W-E-A bits, e.g. 2-2-8: post-training quantization before packing")
@@ -631,12 +634,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8-positions", action="store_true", help="position tables as 8-bit codes (lossy)")
     p.set_defaults(func=cmd_export)
 
+
+def add_info_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("info", parents=[common],
                        help="where the bytes of a packed file (or an HF folder) go, and the compression")
     p.add_argument("path", help="a packed file, or an HF checkpoint folder (its model.safetensors)")
     p.add_argument("--teacher", help="an fp32 HF checkpoint folder to compare against")
     p.set_defaults(func=cmd_info)
 
+
+def add_tokenizer_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("tokenizer", parents=[common],
                        help="train a byte-level BPE tokenizer for a data folder (for train --config)")
     p.add_argument("--data", required=True, help="folder with train.jsonl")
@@ -649,6 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a tokenizer already in the folder")
     p.set_defaults(func=cmd_tokenizer)
 
+
+def add_demo_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("demo", parents=[common], help="the whole pipeline on the shipped teacher and data")
     p.add_argument("--out", default="runs/demo", help="output folder for the results table")
     p.add_argument("--quick", action="store_true", help="a seconds-long version (for tests)")
@@ -670,6 +679,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=at_least(0), help="processes training rows side by side, one thread each "
                    "(default: one per CPU core; 1: in this process)")
     p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="minidq", description="DQ-BART: distill and quantize BART, from scratch.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    common.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (there are none either when stderr is not a terminal)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (add_train_command, add_distill_command, add_seqkd_command, add_evaluate_command,
+                add_generate_command, add_export_command, add_info_command, add_tokenizer_command, add_demo_command):
+        add(sub, common)
     return parser
 
 

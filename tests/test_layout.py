@@ -49,3 +49,23 @@ def test_the_check_sees_a_lazy_cycle_and_ignores_type_hints(tmp_path):
     assert cycles(tmp_path) == ["a -> b -> a"]
     (tmp_path / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import g\n")
     assert cycles(tmp_path) == []
+
+
+def long_functions(package: Path, limit: int) -> list[str]:
+    found = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= limit:
+                found.append(f"{path.name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    return found
+
+
+def test_functions_a_reader_can_hold():
+    """No function over 70 lines; the training loop, the one learners read most, under 60."""
+    assert long_functions(PACKAGE, 70) == []
+    assert not [f for f in long_functions(PACKAGE, 60) if " train " in f]
+
+
+def test_the_length_check_can_fail(tmp_path):
+    (tmp_path / "m.py").write_text("def f():\n" + "    x = 1\n" * 80)
+    assert long_functions(tmp_path, 70) == ["m.py:1 f (81 lines)"]
