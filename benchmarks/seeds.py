@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 from minidq.data import load_split
-from minidq.demo import TASKS, DemoConfig, Scorer, run_task
+from minidq.demo import DemoConfig, run_task
+from minidq.tasks import TASKS, Scorer
 from minidq.stats import paired_bootstrap
 
 

@@ -494,9 +494,25 @@ def cmd_tokenizer(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .demo import main as demo
+    """The flags into a DemoConfig, then the tables (minidq.demo.run)."""
+    from .demo import VARIANT_ROWS, DemoConfig, run
+    from .distill import DistillConfig
 
-    demo(args)
+    cfg = DemoConfig.quick() if args.quick else DemoConfig()
+    cfg.out = args.out
+    if args.rows:
+        cfg.rows = tuple(args.rows.split(","))
+    if args.task != "all":
+        cfg.tasks = (args.task,)
+    if args.reduction:
+        cfg.distill = DistillConfig(reduction=args.reduction)
+    for name in ("teacher", "data", "steps", "test_examples", "device", "seed", "seqkd_data", "workers"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    if args.variants:  # every row trains on the same first steps x batch examples, which the teacher decodes once
+        cfg.train_examples = cfg.steps * cfg.batch_size
+        cfg.rows = tuple(args.rows.split(",")) if args.rows else tuple(r.name for r in VARIANT_ROWS)
+    run(cfg)
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:

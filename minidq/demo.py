@@ -413,22 +413,3 @@ def run(cfg: DemoConfig) -> list[dict]:
     Path(cfg.out, "results.md").write_text("\n".join(t.read_text() for t in tables))
     print(f"\nwrote {Path(cfg.out, 'results.md')} ({', '.join(t.parent.name for t in tables)})")
     return summaries
-
-
-def main(args) -> None:
-    """Entry point of `python -m minidq demo` (args from the CLI)."""
-    cfg = DemoConfig.quick() if args.quick else DemoConfig()
-    cfg.out = args.out
-    if args.rows:
-        cfg.rows = tuple(args.rows.split(","))
-    if args.task != "all":
-        cfg.tasks = (args.task,)
-    if args.reduction:
-        cfg.distill = DistillConfig(reduction=args.reduction)
-    for name in ("teacher", "data", "steps", "test_examples", "device", "seed", "seqkd_data", "workers"):
-        if getattr(args, name) is not None:
-            setattr(cfg, name, getattr(args, name))
-    if args.variants:  # every row trains on the same first steps x batch examples, which the teacher decodes once
-        cfg.train_examples = cfg.steps * cfg.batch_size
-        cfg.rows = tuple(args.rows.split(",")) if args.rows else tuple(r.name for r in VARIANT_ROWS)
-    run(cfg)
