@@ -499,7 +499,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from .distill import DistillConfig
 
     cfg = DemoConfig.quick() if args.quick else DemoConfig()
-    cfg.out = args.out
+    cfg.out, cfg.progress = args.out, progress(args)
     if args.rows:
         cfg.rows = tuple(args.rows.split(","))
     if args.task != "all":
