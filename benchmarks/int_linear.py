@@ -5,9 +5,9 @@ and 64 tokens), on ternary weights with DQ-BART's 8-bit activations (max-abs, on
 tensor, clip 2.5):
 
     fp32            F.linear on the fp32 weight (what the teacher runs)
-    integer, general  minidq.intinfer.int_linear: activation codes by symmetric_codes, exact sums
+    integer, general  minidq.deploy.intinfer.int_linear: activation codes by symmetric_codes, exact sums
                     on fbgemm, then rescale (the path for per-token and learned input scales)
-    integer, fused  minidq.intinfer.FusedInt8Linear: the path of DQ-BART's input quantizer
+    integer, fused  minidq.deploy.intinfer.FusedInt8Linear: the path of DQ-BART's input quantizer
     torch dynamic int8  torch.ops.quantized.linear_dynamic (what quantize_dynamic runs)
 
 Every variant runs in turn in each round (interleaved), the table shows medians per call and the
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 
-from minidq.intinfer import FusedInt8Linear, Int8Weight, fbgemm_available, int_linear
+from minidq.deploy.intinfer import FusedInt8Linear, Int8Weight, fbgemm_available, int_linear
 from minidq.fakequant import Quantizer, dequantize, ternary_codes
 
 

@@ -4,21 +4,21 @@ A fake-quantized model (minidq.quant) is no smaller than its teacher: it keeps f
 weights and rounds them at every forward. A deployed student needs only what that forward
 used, each weight's integer codes and its scale(s). One concept per file:
 
-    packing.py      codes <-> bytes: b bits per code, or 3-level codes as trits (1.6 bits)
-    freeze.py       a quantized model with its weights rounded once (FrozenQuantizer)
-    packed_file.py  the file: save_packed, load_packed (integer or fake backend), checks
-    intinfer.py     integer inference: int8 x int8 -> int32 linears and LM head
-    footprint.py    where every byte of a file goes
+    deploy/packing.py      codes <-> bytes: b bits per code, or 3-level codes as trits (1.6 bits)
+    deploy/freeze.py       a quantized model with its weights rounded once (FrozenQuantizer)
+    deploy/packed_file.py  the file: save_packed, load_packed (integer or fake backend), checks
+    deploy/intinfer.py     integer inference: int8 x int8 -> int32 linears and LM head
+    deploy/footprint.py    where every byte of a file goes
 
 This module gathers their public names: `from minidq.export import save_packed, load_packed`.
 """
 
-from .footprint import Footprint, footprint, format_footprint
-from .freeze import FrozenQuantizer, freeze, stored_tensors, weight_quantizers
-from .intinfer import to_integer
-from .packed_file import (PackedFileError, checksum, load_packed, load_packed_tokenizer, read_header,
+from .deploy.footprint import Footprint, footprint, format_footprint
+from .deploy.freeze import FrozenQuantizer, freeze, stored_tensors, weight_quantizers
+from .deploy.intinfer import to_integer
+from .deploy.packed_file import (PackedFileError, checksum, load_packed, load_packed_tokenizer, read_header,
                           read_packed, save_packed)
-from .packing import pack_bits, pack_codes, pack_trits, unpack_bits, unpack_codes, unpack_trits
+from .deploy.packing import pack_bits, pack_codes, pack_trits, unpack_bits, unpack_codes, unpack_trits
 from .fakequant import dequantize
 
 __all__ = ["Footprint", "FrozenQuantizer", "PackedFileError", "checksum", "dequantize", "footprint",

@@ -23,7 +23,7 @@ Every quantizer is a `FakeQuantizer`: a module with declared `scheme`, `bits`, `
 and `learned`, a forward (the dequantized codes) and `codes(x)` (what export stores). `NoQuant`
 (scheme None) fills the slots of a model that is not quantized. Scales that the loss learns
 instead of reading them off the data (LSQ; TBT's elastic activation quantizer, with an offset)
-are in minidq.learned; the frozen quantizer of an inference model in minidq.freeze; which
+are in minidq.learned; the frozen quantizer of an inference model in minidq.deploy.freeze; which
 quantizer goes where (QuantConfig, quantize) in minidq.quant.
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ def symmetric_codes(x: torch.Tensor, bits: int, per_row: bool = False, clip: flo
     """Max-abs grid symmetric around 0: 2^b - 1 levels, so 0 is exact and +-max are both reachable.
 
     dtype: int8 to store them; x's float dtype for a kernel that reads codes as whole-number
-    floats (minidq.intinfer), which saves a cast there and back."""
+    floats (minidq.deploy.intinfer), which saves a cast there and back."""
     if bits < 2:
         raise ConfigError(f"symmetric quantization needs at least 2 bits, got {bits}")
     qmax = 2 ** (bits - 1) - 1
@@ -210,7 +210,7 @@ def learned(*quantizers: FakeQuantizer) -> bool:
 
 def rescale(acc: torch.Tensor, x_scale: torch.Tensor, w_scale: torch.Tensor) -> torch.Tensor:
     """Exact sums of code products acc (..., N) -> floats: times the input's scale ((..., 1) or ())
-    and the weight's ((N, 1) per row, or ()). The integer path (minidq.intinfer) ends the same way."""
+    and the weight's ((N, 1) per row, or ()). The integer path (minidq.deploy.intinfer) ends the same way."""
     return dequantize(acc, x_scale * (w_scale.reshape(-1) if w_scale.dim() else w_scale))
 
 

@@ -78,7 +78,7 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 class TokenEmbedding(nn.Embedding):
     """The shared token embedding, which is also the LM head (tied): `project` scores hidden
-    states against every row. Its quantized and integer forms (minidq.quant, minidq.intinfer)
+    states against every row. Its quantized and integer forms (minidq.quant, minidq.deploy.intinfer)
     implement the same two calls."""
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -404,7 +404,7 @@ class Bart(nn.Module):
     def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Tied LM head: scores against the input embedding matrix, plus final_logits_bias.
 
-        A quantized embedding (minidq.quant, minidq.intinfer) projects its own way, with the
+        A quantized embedding (minidq.quant, minidq.deploy.intinfer) projects its own way, with the
         quantized matrix that the inputs use too."""
         return self.shared.project(hidden) + self.final_logits_bias  # (B, T, V)
 

@@ -146,7 +146,7 @@ class QuantEmbedding(nn.Embedding):
     """nn.Embedding whose table is fake-quantized on every lookup and, tied, in the LM head.
 
     The LM head is a linear layer like the others, so its input is quantized too (`input_quant`):
-    then an integer machine can compute it as int8 x int8 (see minidq.intinfer)."""
+    then an integer machine can compute it as int8 x int8 (see minidq.deploy.intinfer)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  weight_quant: FakeQuantizer | None = None, input_quant: FakeQuantizer | None = None,

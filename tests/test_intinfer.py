@@ -9,7 +9,7 @@ import torch
 
 from minidq import Bart, QuantConfig, Tokenizer
 from minidq.export import freeze, load_packed, save_packed, to_integer
-from minidq.intinfer import (FBGEMM_MAX_CODE, FusedInt8Linear, Int8Weight, IntEmbedding, IntLinear, fbgemm_available,
+from minidq.deploy.intinfer import (FBGEMM_MAX_CODE, FusedInt8Linear, Int8Weight, IntEmbedding, IntLinear, fbgemm_available,
                              int_matmul)
 from minidq.fakequant import Quantizer, dequantize, symmetric_codes
 from minidq.quant import QuantLinear, quantize

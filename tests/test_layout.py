@@ -7,22 +7,35 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "minidq"
 
 
-def imports(path: Path) -> set[str]:
-    """The sibling modules that `path` imports at run time, wherever in the file."""
+def module_name(path: Path, package: Path) -> str:
+    """minidq/deploy/intinfer.py -> 'deploy.intinfer' (relative to the package)."""
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, package: Path) -> set[str]:
+    """The package's modules that `path` imports at run time, wherever in the file, as module names."""
     tree = ast.parse(path.read_text())
     type_only = {id(node) for block in ast.walk(tree)
                  if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING"
                  for node in ast.walk(block)}
+    here = module_name(path, package).split(".")
+    base = here if path.name == "__init__.py" else here[:-1]  # the package this file's "." means
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in type_only:
-            found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        if isinstance(node, ast.ImportFrom) and node.level >= 1 and id(node) not in type_only:
+            anchor = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+            if node.module:
+                found.add(".".join([*anchor, node.module]).strip("."))
+            else:
+                found |= {".".join([*anchor, a.name]).strip(".") for a in node.names}
     return found
 
 
 def cycles(package: Path) -> list[str]:
-    graph = {p.stem: imports(p) for p in package.glob("*.py")}
-    graph = {name: deps & set(graph) for name, deps in graph.items()}
+    files = sorted(package.rglob("*.py"))
+    graph = {module_name(p, package): imports(p, package) for p in files}
+    graph = {name: {d for d in deps if d in graph and d != name} for name, deps in graph.items()}
     found, done = [], set()
 
     def visit(node, path):
@@ -49,11 +62,16 @@ def test_the_check_sees_a_lazy_cycle_and_ignores_type_hints(tmp_path):
     assert cycles(tmp_path) == ["a -> b -> a"]
     (tmp_path / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import g\n")
     assert cycles(tmp_path) == []
+    (tmp_path / "sub").mkdir()  # through a subpackage: a -> sub.c -> a
+    (tmp_path / "sub" / "__init__.py").write_text("")
+    (tmp_path / "sub" / "c.py").write_text("from ..a import x\n")
+    (tmp_path / "a.py").write_text("from .sub.c import y\n")
+    assert cycles(tmp_path) == ["a -> sub.c -> a"]
 
 
 def long_functions(package: Path, limit: int) -> list[str]:
     found = []
-    for path in sorted(package.glob("*.py")):
+    for path in sorted(package.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= limit:
                 found.append(f"{path.name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")

@@ -10,7 +10,7 @@ import torch
 from minidq import QuantConfig
 from minidq.config import ConfigError
 from minidq.export import footprint, load_packed, read_packed, save_packed
-from minidq.intinfer import IntEmbedding, IntLinear
+from minidq.deploy.intinfer import IntEmbedding, IntLinear
 from minidq.learned import LSQ, Elastic, LSQFunction, learned_parameters
 from minidq.quant import quantize
 from minidq.train import TrainConfig, make_optimizer

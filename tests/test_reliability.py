@@ -261,7 +261,7 @@ def edit_metadata(src, dst, change) -> None:
     crafted file: the checksum catches damage, not intent)."""
     from safetensors import safe_open
     from safetensors.torch import save_file
-    from minidq.packed_file import checksum
+    from minidq.deploy.packed_file import checksum
 
     with safe_open(str(src), "pt") as f:
         metadata, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}

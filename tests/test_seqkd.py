@@ -11,7 +11,7 @@ from minidq.cli import build_parser, main, read
 from minidq.data import DataError, Example, read_jsonl
 from minidq.evaluate import predict
 from minidq.export import load_packed
-from minidq.intinfer import IntLinear
+from minidq.deploy.intinfer import IntLinear
 from minidq.seqkd import check_sources
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..quant import QuantConfig
 from .packed_file import FORMAT, SAFETENSORS_BYTES, TOKENIZER, layout, read_header
-from .quant import QuantConfig
 
 ROWS = ("token embedding", "positions", "encoder linears", "decoder linears", "LM head", "norms + biases",
         "scales", "metadata", "container", "tokenizer")

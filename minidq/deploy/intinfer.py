@@ -46,10 +46,10 @@ import warnings
 import torch
 from torch import nn
 
+from ..fakequant import Quantizer, dequantize, fake_symmetric, integer_form, rescale, symmetric_codes
+from ..model import Bart
+from ..quant import QuantEmbedding, QuantLinear
 from .freeze import weight_quantizers
-from .model import Bart
-from .fakequant import Quantizer, dequantize, fake_symmetric, integer_form, rescale, symmetric_codes
-from .quant import QuantEmbedding, QuantLinear
 
 
 def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

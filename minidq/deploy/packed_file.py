@@ -1,7 +1,7 @@
 """The packed file: one safetensors file (no pickle anywhere) holding a quantized student's codes.
 
 Layout, named `*.packed` by convention:
-    <name>.codes    uint8          a quantized weight's packed codes (minidq.packing)
+    <name>.codes    uint8          a quantized weight's packed codes (minidq.deploy.packing)
     <name>.scale    float32        its scale(s), one or one per row, exactly as the forward computed them
     <name>.offset   float32        the grid's minimum (asymmetric quantizers only)
     <name>          fp16 or fp32   each tensor that is not quantized: LayerNorms, biases,
@@ -14,8 +14,8 @@ shape are in safetensors' own index), and a sha256 over all of it, so a truncate
 file is an error, never a silently different model.
 
 Loading gives one of two models. backend="integer" (the default): linears and the LM head hold
-int8 codes and compute int8 x int8 -> int32 (minidq.intinfer): small in memory, fast. backend=
-"fake": the frozen fake-quantized model (minidq.freeze), each weight rebuilt by `dequantize`,
+int8 codes and compute int8 x int8 -> int32 (minidq.deploy.intinfer): small in memory, fast. backend=
+"fake": the frozen fake-quantized model (minidq.deploy.freeze), each weight rebuilt by `dequantize`,
 the very expression the quantizer's forward evaluates, so its weights are bit-identical to the
 exported ones. Unquantized tensors are fp16 by default (outputs then move by the tolerance
 measured in tests/test_export.py) or fp32 (outputs identical).
@@ -35,17 +35,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tokenizers import Tokenizer as TokenizerBackend
 
-from .atomic import save_safetensors
-from .config import BartConfig, ConfigError
-from .errors import MinidqError
+from ..atomic import save_safetensors
+from ..config import BartConfig, ConfigError
+from ..errors import MinidqError
+from ..fakequant import CODES, Quantizer, dequantize
+from ..learned import learned_parameters
+from ..model import Bart
+from ..quant import ALLOWED_BITS, QuantConfig, quantize
+from ..tokenizer import Tokenizer
 from .freeze import FrozenQuantizer, set_frozen, stored_tensors, weight_quantizers
 from .intinfer import integer_module, replace
-from .learned import learned_parameters
-from .model import Bart
 from .packing import levels, pack_codes, unpack_codes
-from .fakequant import CODES, Quantizer, dequantize
-from .quant import ALLOWED_BITS, QuantConfig, quantize
-from .tokenizer import Tokenizer
 
 FORMAT, VERSION = "minidq-packed", "1"
 FLOAT_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}

@@ -4,7 +4,7 @@ A fake-quantized model re-quantizes its latent fp32 weights at every forward (th
 matrix at every decoding step). For inference that work is wasted: `freeze` stores what the
 quantizers return, bit for bit, and swaps each weight quantizer for a `FrozenQuantizer`, which
 is the identity in the forward and remembers the integer codes and scales, so that the frozen
-model packs (minidq.packed_file) into the very same tensors. Activation quantizers stay: they
+model packs (minidq.deploy.packed_file) into the very same tensors. Activation quantizers stay: they
 are computed at run time.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .fakequant import FakeQuantizer, dequantize
-from .model import Bart
-from .quant import QuantEmbedding, QuantLinear
+from ..fakequant import FakeQuantizer, dequantize
+from ..model import Bart
+from ..quant import QuantEmbedding, QuantLinear
 
 
 class FrozenQuantizer(FakeQuantizer):
