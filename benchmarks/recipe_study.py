@@ -110,7 +110,7 @@ def cmd_report(args) -> None:
             continue
         a, b = (json.loads(sorted(x["dir"].glob("preds_*.json"))[-1].read_text()) for x in (r, base))
         iv = paired_bootstrap(scorer.per_index(a), scorer.per_index(b), len(a), 1000, 0)
-        lines.append(f"- {r['student']} {r['run']} - {base['run']}: {iv.diff:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}]")
+        lines.append(f"- {r['student']} {r['run']} - {base['run']}: {iv}")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

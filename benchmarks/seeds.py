@@ -57,7 +57,7 @@ def main() -> None:
           f"{args.a} - {args.b}")
     print(f"| seed | {args.b} | {args.a} | difference [95% paired bootstrap] |\n|---|---|---|---|")
     for seed, score_a, score_b, iv in results:
-        print(f"| {seed} | {score_b:.1f} | {score_a:.1f} | {iv.diff:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}] |")
+        print(f"| {seed} | {score_b:.1f} | {score_a:.1f} | {iv} |")
     diffs = [iv.diff for *_, iv in results]
     spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
     print(f"\nmean difference over {len(diffs)} seeds: {statistics.mean(diffs):+.2f} (standard deviation {spread:.2f}); "
