@@ -71,17 +71,23 @@ def parse_layers(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def spaced_map(teacher: Bart, encoder_layers: int, decoder_layers: int) -> dict[str, list[int]]:
+    """{"encoder": [...], "decoder": [...]}: the teacher layer each student layer copies (and is
+    paired with by the distillation losses), maximally spaced (`spaced_layers`)."""
+    return {"encoder": spaced_layers(teacher.config.encoder_layers, encoder_layers),
+            "decoder": spaced_layers(teacher.config.decoder_layers, decoder_layers)}
+
+
 def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
                  layer_map: dict[str, list[int]] | None = None) -> Bart:
     """A new Bart with `encoder_layers` and `decoder_layers` copied from the teacher.
 
     Everything that is not a layer (token and position embeddings, layernorm_embedding, mBART's
-    final LayerNorms, final_logits_bias) is copied too. The choice is kept as
-    `student.layer_map = {"encoder": [...], "decoder": [...]}`: the distillation losses pair
-    student layer i with teacher layer layer_map[...][i].
+    final LayerNorms, final_logits_bias) is copied too. Student layer i copies teacher layer
+    layer_map[side][i], by default `spaced_map`; DistillLoss pairs them the same way (give it the
+    same layer_map when it is not the default).
     """
-    layer_map = layer_map or {"encoder": spaced_layers(teacher.config.encoder_layers, encoder_layers),
-                              "decoder": spaced_layers(teacher.config.decoder_layers, decoder_layers)}
+    layer_map = layer_map or spaced_map(teacher, encoder_layers, decoder_layers)
     for side, n in (("encoder", encoder_layers), ("decoder", decoder_layers)):
         depth = getattr(teacher.config, f"{side}_layers")
         if len(layer_map[side]) != n or not all(0 <= i < depth for i in layer_map[side]):
@@ -95,7 +101,6 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
             state.update({f"{side}.layers.{i}.{k[len(prefix):]}": v
                           for k, v in teacher_state.items() if k.startswith(prefix)})
     student.load_state_dict(state)
-    student.layer_map = {side: list(v) for side, v in layer_map.items()}
     student.generation_config = dict(teacher.generation_config)
     return student
 
@@ -185,9 +190,21 @@ class DistillLoss:
     The teacher runs in eval mode under no_grad: no dropout, no gradient, its weights never change.
     """
 
-    def __init__(self, teacher: Bart, cfg: DistillConfig | None = None):
+    def __init__(self, teacher: Bart, cfg: DistillConfig | None = None, layer_map: dict[str, list[int]] | None = None):
         self.teacher = teacher.eval().requires_grad_(False)
         self.cfg = cfg if cfg is not None else DistillConfig()  # a fresh one: a default argument would be shared
+        self.layer_map = layer_map  # None: maximally spaced for the student's depth, as make_student copies
+
+    def pairs(self, out: Seq2SeqLMOutput) -> tuple[list[int], list[int]]:
+        """The teacher layers the student's encoder and decoder layers are paired with. The
+        student's depth is read off its outputs (one attention map per layer, or one hidden state
+        per layer and the embeddings), so the loss needs nothing from the student model itself."""
+        if self.layer_map is not None:
+            return self.layer_map["encoder"], self.layer_map["decoder"]
+        depth = [len(maps) if maps else len(states) - 1 for maps, states in (
+            (out.encoder_attentions, out.encoder_hidden_states), (out.decoder_attentions, out.decoder_hidden_states))]
+        spaced = spaced_map(self.teacher, *depth)
+        return spaced["encoder"], spaced["decoder"]
 
     def __call__(self, student: Bart, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
@@ -200,11 +217,11 @@ class DistillLoss:
                 self.teacher.to(out.logits.device)
             with torch.no_grad():
                 ref: Seq2SeqLMOutput = self.teacher(  # the same decoder inputs; no labels: its CE is not needed
-                    batch["input_ids"], batch["attention_mask"], decoder_input_ids=student.shift_right(batch["labels"]),
+                    batch["input_ids"], batch["attention_mask"], decoder_input_ids=self.teacher.shift_right(batch["labels"]),
                     **wanted)
             src_mask = batch["attention_mask"]               # (B, S) real source tokens
             tgt_mask = (batch["labels"] != -100).long()      # (B, T) real target positions
-            enc_map, dec_map = student.layer_map["encoder"], student.layer_map["decoder"]
+            enc_map, dec_map = self.pairs(out) if cfg.hidden > 0 or cfg.attention > 0 else ([], [])
             if cfg.logits > 0:
                 terms["logits"] = logits_loss(out.logits, ref.logits, tgt_mask, cfg.logits_kind, cfg.temperature)
             mean, r = cfg.reduction == "mean", cfg.reduction

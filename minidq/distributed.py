@@ -65,23 +65,12 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
-class DataParallel(DistributedDataParallel):
-    """DDP whose attribute lookups fall through to the wrapped model, so a loss function can use
-    `model.layer_map` or `model.shift_right(...)` whether it is given the model or the wrapper."""
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.module, name)
-
-
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """The model to run forward and backward through: DDP under torchrun (it broadcasts rank 0's
     weights now, and averages the gradients during backward), the model itself in one process."""
     if world_size() == 1:
         return model
-    return DataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def no_sync_unless(net: torch.nn.Module, last: bool):

@@ -383,7 +383,6 @@ class Bart(nn.Module):
         self.apply(self._init_weights)
         # State beyond the weights, saved and loaded with them:
         self.quant_config: QuantConfig | None = None   # set by minidq.quant.quantize
-        self.layer_map: dict[str, list[int]] | None = None  # student layer i <- teacher layer (make_student)
         self.generation_config: dict = {}               # decoding defaults (generation_config.json)
 
     def _init_weights(self, module: nn.Module) -> None:

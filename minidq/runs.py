@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 RUN_FILES = ("best", "last.ckpt", "log.jsonl", "train_config.json", "student.packed")
 PREVIOUS = "previous"  # --overwrite: the replaced run's files wait here until the new run has saved
 LOCK = ".lock"  # the id of the process training into the folder
+RETIRED = {"layer_map"}  # recorded by older runs; the student's depths (in "model") decide it now
 
 
 class TrainingError(MinidqError, RuntimeError):
@@ -140,7 +141,6 @@ def run_settings(model: Bart, cfg: TrainConfig, extra: dict | None) -> dict:
         "train": {k: v for k, v in asdict(cfg).items() if k not in ("out_dir", "progress")},  # the folder may move
         "model": {k: v for k, v in model.config.to_dict().items() if k != "tokenizer_sha256"},  # not a setting
         "quant": asdict(model.quant_config) if model.quant_config is not None else None,
-        "layer_map": model.layer_map,
         "run": extra or {},
     }
     if cfg.precision == "fp32":  # absent at the default, so checkpoints of earlier runs still resume
@@ -151,9 +151,10 @@ def run_settings(model: Bart, cfg: TrainConfig, extra: dict | None) -> dict:
 
 
 def changed_settings(saved: dict, now: dict) -> list[str]:
-    """'section.key: saved -> now' for each setting that differs."""
+    """'section.key: saved -> now' for each setting that differs. Sections minidq no longer
+    records (RETIRED) are not compared: a run saved before still resumes."""
     changes = []
-    for section in sorted(set(saved) | set(now)):
+    for section in sorted((set(saved) | set(now)) - RETIRED):
         a, b = saved.get(section), now.get(section)
         if isinstance(a, dict) and isinstance(b, dict):
             changes += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}"

@@ -6,7 +6,7 @@ import torch
 from minidq import Bart, BartConfig
 from minidq.data import Batches, Pair
 from minidq.distill import (DistillConfig, DistillLoss, attention_loss, hidden_loss, logits_loss, make_student,
-                            spaced_layers)
+                            spaced_layers, spaced_map)
 from minidq.quant import quantize
 
 
@@ -37,22 +37,29 @@ def test_spaced_layers():
 def test_make_student_copies_the_mapped_tensors(kind, layers, enc, dec):
     t = teacher(layers, kind)
     s = make_student(t, enc, dec)
+    layer_map = spaced_map(t, enc, dec)
     assert s.config.encoder_layers == enc and s.config.decoder_layers == dec
     ts, ss = t.state_dict(), s.state_dict()
     for key, value in ss.items():
         if ".layers." in key:
             side, _, i, rest = key.split(".", 3)
-            source = f"{side}.layers.{s.layer_map[side][int(i)]}.{rest}"
+            source = f"{side}.layers.{layer_map[side][int(i)]}.{rest}"
         else:
             source = key
         assert torch.equal(value, ts[source]), key
-    assert s.layer_map == {"encoder": spaced_layers(layers, enc), "decoder": spaced_layers(layers, dec)}
+    assert layer_map == {"encoder": spaced_layers(layers, enc), "decoder": spaced_layers(layers, dec)}
 
 
 def test_explicit_layer_map_and_bad_map():
     t = teacher()
-    s = make_student(t, 2, 2, {"encoder": [1, 4], "decoder": [3, 3]})
+    custom = {"encoder": [1, 4], "decoder": [3, 3]}
+    s = make_student(t, 2, 2, custom)
     assert torch.equal(s.encoder.layers[1].fc1.weight, t.encoder.layers[4].fc1.weight)
+    # the loss pairs the layers as they were copied: the custom map, or the spaced one for the depth
+    b = batch()
+    out = s(b["input_ids"], b["attention_mask"], labels=b["labels"], output_attentions=True)
+    assert DistillLoss(t, layer_map=custom).pairs(out) == ([1, 4], [3, 3])
+    assert DistillLoss(t).pairs(out) == (spaced_layers(6, 2), spaced_layers(6, 2))
     with pytest.raises(ValueError, match="layer_map"):
         make_student(t, 2, 2, {"encoder": [1, 9], "decoder": [0, 1]})
 
@@ -72,8 +79,8 @@ def test_losses_zero_for_identical_outputs_positive_otherwise():
     assert hidden_loss(a.encoder_hidden_states, a.encoder_hidden_states, full, src) == 0
     assert attention_loss(a.cross_attentions, a.cross_attentions, full, tgt, src) == 0
     assert logits_loss(c.logits, a.logits, tgt) > 0 and logits_loss(c.logits, a.logits, tgt, "kl") > 0
-    assert hidden_loss(c.decoder_hidden_states, a.decoder_hidden_states, s.layer_map["decoder"], tgt) > 0
-    assert attention_loss(c.decoder_attentions, a.decoder_attentions, s.layer_map["decoder"], tgt, tgt) > 0
+    assert hidden_loss(c.decoder_hidden_states, a.decoder_hidden_states, spaced_layers(6, 3), tgt) > 0
+    assert attention_loss(c.decoder_attentions, a.decoder_attentions, spaced_layers(6, 3), tgt, tgt) > 0
     # a full-depth student is the teacher: every term is exactly zero
     loss, terms = DistillLoss(t, DistillConfig(ce=0.0))(make_student(t, 6, 6).eval(), b)
     assert loss == 0 and set(terms) == {"ce", "logits", "hidden", "attention"}

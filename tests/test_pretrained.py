@@ -141,10 +141,10 @@ def test_save_removes_stale_quant_and_generation_configs(tmp_path):
 
 
 def test_model_state_is_declared():
-    """quant_config, layer_map and generation_config exist on every Bart (no getattr fallbacks needed)."""
+    """quant_config and generation_config exist on every Bart (no getattr fallbacks needed)."""
     model = Bart(BartConfig(vocab_size=40, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                             decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32))
-    assert model.quant_config is None and model.layer_map is None and model.generation_config == {}
+    assert model.quant_config is None and model.generation_config == {}
 
 
 def test_config_value_of_the_wrong_type(hf_checkpoint):
