@@ -168,6 +168,12 @@ def load_model(path: str, use: str = "inference", flag: str = "--model") -> tupl
     return model, tokenizer
 
 
+def refuse_quant_of_packed(args: argparse.Namespace, advice: str) -> None:
+    """--quant rounds a full-precision model: a packed file (evaluate, export) is quantized already."""
+    if args.quant and Path(args.model).is_file():
+        raise ConfigError(f"--quant {args.quant}: {args.model} is a packed file, quantized already; {advice}")
+
+
 def check_tokenizer(model: Bart, tokenizer: Tokenizer, where: str | Path) -> None:
     """A tokenizer that is not the model's makes garbage (or an IndexError): stop before that.
 
@@ -379,9 +385,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.predictions:  # a bad path fails now, not after all the generation
         check_output(args.predictions, "--predictions", {**data_inputs(args.data), "the model": args.model},
                      overwrite=args.overwrite)
-    if args.quant and Path(args.model).is_file():
-        raise ConfigError(f"--quant {args.quant}: {args.model} is a packed file, quantized already; --quant "
-                          "quantizes a full-precision checkpoint folder")
+    refuse_quant_of_packed(args, "--quant quantizes a full-precision checkpoint folder")
     model, tokenizer = load_model(args.model)
     if args.quant:  # post-training quantization: round the weights and activations, no training
         quantize(model, QuantConfig.parse(args.quant))
@@ -446,9 +450,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from .export import footprint, format_footprint, save_packed
 
     check_output(args.out, "--out", {"the model": args.model}, overwrite=args.overwrite)
-    if args.quant and Path(args.model).is_file():
-        raise ConfigError(f"--quant {args.quant}: {args.model} is a packed file, quantized already; leave --quant "
-                          "out to pack it again (e.g. with other --packing)")
+    refuse_quant_of_packed(args, "leave --quant out to pack it again (e.g. with other --packing)")
     model, tokenizer = load_model(args.model, use="training")  # a packed file: its codes, packed again
     if args.quant:  # post-training quantization first (a checkpoint trained with --quant already is)
         quantize(model, QuantConfig.parse(args.quant))

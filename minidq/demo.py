@@ -36,8 +36,8 @@ from pathlib import Path
 
 import torch
 
-from .data import Batches, load_split, make_batches
 from .config import ConfigError
+from .data import Batches, load_split, make_batches
 from .distill import DistillConfig, DistillLoss, make_student, parse_layers
 from .evaluate import predict
 from .export import footprint, load_packed, save_packed

@@ -8,8 +8,8 @@ import warnings
 import torch
 from tqdm.auto import tqdm
 
-from .data import Example
 from .config import ConfigError
+from .data import Example
 from .errors import MinidqWarning
 from .generate import resolve_config
 from .metrics import bleu, chrf, rouge

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError
-from .fakequant import FakeQuantizer, dequantize, learned, nonzero, reduce
+from .fakequant import FakeQuantizer, dequantize, nonzero, reduce
 
 EPS = 1e-8  # a learned scale is kept at least this large: a step of 0 or below divides by 0
 

@@ -397,12 +397,12 @@ def test_embedding_quantizes_only_the_rows_it_looks_up(bits):
     from minidq.fakequant import Quantizer
     from minidq.quant import QuantEmbedding
     torch.manual_seed(0)
-    table = torch.nn.Embedding(50, 8, padding_idx=1)
+    table = nn.Embedding(50, 8, padding_idx=1)
     scheme = "ternary" if bits == 2 else "symmetric"
     emb = QuantEmbedding.from_embedding(table, Quantizer(scheme, bits, per_row=True, clip=0.5), NoQuant())
     ids = torch.tensor([[3, 1, 7, 3], [9, 9, 2, 1]])
     out = emb(ids)
-    expected = torch.nn.functional.embedding(ids, emb.quantized_weight(), 1)
+    expected = F.embedding(ids, emb.quantized_weight(), 1)
     assert torch.equal(out, expected)
     (out * torch.arange(8.0)).sum().backward()
     fast = table.weight.grad.clone()
