@@ -215,9 +215,9 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def progress(args: argparse.Namespace) -> bool:
-    """Progress bars only for a person watching: not with --no-progress, not into a file or pipe
-    (a redirected log would fill with bar redraws)."""
-    return not args.no_progress and sys.stderr.isatty()
+    """Progress bars unless --no-progress; train and evaluate draw them only on a terminal (a
+    redirected log would fill with bar redraws)."""
+    return not args.no_progress
 
 
 def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainConfig, **kwargs) -> dict:

@@ -33,7 +33,8 @@ def predict(model: Bart, tokenizer, sources: list[str], batch_size: int = 32, ma
     order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
     outputs: list[str] = [""] * len(sources)
     long_sources = long_outputs = 0
-    for start in tqdm(range(0, len(order), batch_size), desc="generate", disable=not progress, leave=False):
+    for start in tqdm(range(0, len(order), batch_size), desc="generate", leave=False,
+                      disable=None if progress else True):  # None: only on a terminal (tqdm's rule)
         batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
         texts = [sources[i] for i in batch]
         long_sources += sum(len(row) > max_source_length for row in tokenizer(texts, padding=False,
@@ -43,12 +44,13 @@ def predict(model: Bart, tokenizer, sources: list[str], batch_size: int = 32, ma
         long_outputs += int(((ids != tokenizer.pad_token_id).sum(1) >= max_length).sum())
         for i, text in zip(batch, tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)):
             outputs[i] = text.strip()
+    # stacklevel 3: past torch.no_grad's wrapper, to predict's caller
     if long_sources:
         warnings.warn(MinidqWarning(f"{long_sources} of {len(sources)} sources were longer than "
-                                    f"{max_source_length} tokens and were cut there"), stacklevel=2)
+                                    f"{max_source_length} tokens and were cut there"), stacklevel=3)
     if long_outputs:
         warnings.warn(MinidqWarning(f"{long_outputs} of {len(sources)} outputs reached max_length {max_length} "
-                                    "and may be cut short (raise --max-length)"), stacklevel=2)
+                                    "and may be cut short (raise --max-length)"), stacklevel=3)
     return outputs
 
 

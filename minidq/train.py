@@ -75,7 +75,7 @@ class TrainConfig:
     precision: str = "fp32"       # "bf16": forward under autocast (bfloat16 matmuls; weights and quantizers fp32)
     divergence_factor: float = 100.0  # a loss this many times the first one (at least 1) has diverged
     min_input_gap: float = 0.02   # warn when shuffling the sources raises the validation loss less (nats)
-    progress: bool = True         # a progress bar (off where several runs share one terminal)
+    progress: bool = True         # a progress bar, drawn on a terminal only (off where several runs share one)
 
     def __post_init__(self) -> None:
         """Refuse settings that would crash later (eval_every=0) or silently not train (max_steps=-5)."""
@@ -218,7 +218,7 @@ def train(model: Bart, tokenizer, train_batches: Batches, valid_batches: Batches
         (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "settings": settings}, indent=2) + "\n")
     log = open(out / "log.jsonl", "a") if main else open(os.devnull, "w")
     bar = tqdm(total=total_steps, initial=progress.step, desc="train", dynamic_ncols=True,
-               disable=not (main and cfg.progress))
+               disable=None if main and cfg.progress else True)  # None: only on a terminal (tqdm's rule)
     last_eval, t0 = {}, time.time()
     model.train()
     try:
