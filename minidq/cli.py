@@ -210,7 +210,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         check_out_dir(Path(args.out), args.resume or args.resume_anyway, args.overwrite)
     return TrainConfig(out_dir=args.out, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
-                       eval_every=args.eval_every, eval_examples=args.eval_examples, metric=args.metric,
+                       eval_every=args.eval_every, eval_examples=args.eval_examples, eval_beams=args.eval_beams,
+                       metric=args.metric,
                        seed=args.seed, device=args.device, precision=args.precision, progress=progress(args))
 
 
@@ -269,7 +270,7 @@ def fill_decoding(model: Bart, max_length: int) -> None:
             defaults[name] = getattr(model.config, name)
     if "max_new_tokens" in model.generation_config:
         del defaults["max_length"]
-    model.generation_config = {**defaults, **model.generation_config}
+    model.fill_generation_config(defaults)
 
 
 def train_and_valid(args: argparse.Namespace, model: Bart, tokenizer: Tokenizer) -> tuple[Batches, Batches, list]:
@@ -531,6 +532,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="steps between evaluations (validation loss and score) and checkpoints")
     p.add_argument("--eval-examples", type=at_least(0), default=100,
                    help="validation examples generated for the metric")
+    p.add_argument("--eval-beams", type=at_least(1), default=1,
+                   help="beams for those (1, greedy: a cheap signal for choosing checkpoints; "
+                        "`evaluate` scores with the checkpoint's own decoding settings)")
     p.add_argument("--metric", choices=("rouge", "bleu"), default="rouge", help="the score reported")
     p.add_argument("--seed", type=at_least(0, SEED_MAX), default=0, help="batch order, dropout, initialization")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps; under torchrun, cuda is each "

@@ -92,7 +92,8 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
         depth = getattr(teacher.config, f"{side}_layers")
         if len(layer_map[side]) != n or not all(0 <= i < depth for i in layer_map[side]):
             raise ConfigError(f"layer_map[{side!r}] = {layer_map[side]}: need {n} indices in 0..{depth - 1}")
-    student = Bart(replace(teacher.config, encoder_layers=encoder_layers, decoder_layers=decoder_layers))
+    student = Bart(replace(teacher.config, encoder_layers=encoder_layers, decoder_layers=decoder_layers),
+                   teacher.generation_config)
     teacher_state = teacher.state_dict()
     state = {k: v for k, v in teacher_state.items() if ".layers." not in k}
     for side in ("encoder", "decoder"):
@@ -101,7 +102,6 @@ def make_student(teacher: Bart, encoder_layers: int, decoder_layers: int,
             state.update({f"{side}.layers.{i}.{k[len(prefix):]}": v
                           for k, v in teacher_state.items() if k.startswith(prefix)})
     student.load_state_dict(state)
-    student.generation_config = dict(teacher.generation_config)
     return student
 
 

@@ -121,6 +121,10 @@ class Attention(nn.Module):
         self.probs_act: FakeQuantizer = NoQuant()
         self.v_act: FakeQuantizer = NoQuant()
 
+    def set_activation_quantizers(self, q: FakeQuantizer, k: FakeQuantizer, v: FakeQuantizer,
+                                  probs: FakeQuantizer) -> None:
+        self.q_act, self.k_act, self.v_act, self.probs_act = q, k, v, probs
+
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, heads, T, head_dim)
@@ -372,7 +376,7 @@ class Seq2SeqLMOutput:
 class Bart(nn.Module):
     """BART (or mBART) for conditional generation: encoder, decoder and a tied LM head."""
 
-    def __init__(self, config: BartConfig):
+    def __init__(self, config: BartConfig, generation_config: dict | None = None):
         super().__init__()
         self.config = config
         self.shared = TokenEmbedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
@@ -382,8 +386,8 @@ class Bart(nn.Module):
         self.register_buffer("final_logits_bias", torch.zeros(1, config.vocab_size))
         self.apply(self._init_weights)
         # State beyond the weights, saved and loaded with them:
-        self.quant_config: QuantConfig | None = None   # set by minidq.quant.quantize
-        self.generation_config: dict = {}               # decoding defaults (generation_config.json)
+        self.quant_config: QuantConfig | None = None   # see mark_quantized
+        self.generation_config = dict(generation_config or {})  # decoding defaults (generation_config.json)
 
     def _init_weights(self, module: nn.Module) -> None:
         """BART's init: normal(0, init_std) weights, zero biases, zero row for the padding token."""
@@ -411,6 +415,15 @@ class Bart(nn.Module):
         """Every attention of the encoder and decoder (self- and cross-): where Q, K, V and the
         attention probabilities get their quantizers (minidq.quant)."""
         return [m for m in self.modules() if isinstance(m, Attention)]
+
+    def mark_quantized(self, cfg: QuantConfig) -> None:
+        """Record how minidq.quant.quantize rewrote the model: saved beside the weights, so that a
+        load rebuilds the same quantizers before it reads the tensors."""
+        self.quant_config = cfg
+
+    def fill_generation_config(self, defaults: dict) -> None:
+        """Decoding settings for those the model has none for; its own (saved) settings win."""
+        self.generation_config = {**defaults, **self.generation_config}
 
     def tie_embedding(self, embedding: nn.Module) -> None:
         """Put `embedding` (a quantized or integer one) in the place of the shared token embedding:

@@ -93,7 +93,7 @@ def load_pretrained(cls: type[Bart], path: str | Path) -> Bart:
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: not a directory")
     config = BartConfig.from_pretrained(directory)
-    model = cls(config)
+    model = cls(config, read_generation_config(directory))
     state = hf_to_minidq(read_state_dict(directory))
     # Old checkpoints may lack final_logits_bias; HF treats it as zeros, so do we.
     state.setdefault("final_logits_bias", torch.zeros(1, config.vocab_size))
@@ -122,7 +122,6 @@ def load_pretrained(cls: type[Bart], path: str | Path) -> Bart:
                               f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}); the checkpoint is broken")
 
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    model.generation_config = read_generation_config(directory)
     return model.eval()
 
 

@@ -115,7 +115,23 @@ class QuantConfig:
 # ---------------------------------------------------------------------------------------------
 # Quantized modules: the same parameters as nn.Linear / nn.Embedding, quantized on every use.
 
-class QuantLinear(nn.Linear):
+class QuantWeight:
+    """What QuantLinear and QuantEmbedding share: a latent weight and its quantizer."""
+
+    weight: nn.Parameter
+    weight_quant: FakeQuantizer
+
+    def quantized_weight(self) -> torch.Tensor:
+        return self.weight_quant(self.weight)
+
+    def replace_weight(self, weight: torch.Tensor, quantizer: FakeQuantizer) -> None:
+        """A new frozen Parameter (minidq.deploy.freeze), so that latent weights held elsewhere (an
+        optimizer, a teacher) are untouched."""
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.weight_quant = quantizer
+
+
+class QuantLinear(QuantWeight, nn.Linear):
     """nn.Linear whose weight and input are fake-quantized on every forward.
 
     `weight` stays the full-precision latent parameter that the optimizer updates."""
@@ -135,14 +151,11 @@ class QuantLinear(nn.Linear):
         q.weight, q.bias = linear.weight, linear.bias
         return q
 
-    def quantized_weight(self) -> torch.Tensor:
-        return self.weight_quant(self.weight)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return quant_linear(x, self.weight, self.bias, self.input_quant, self.weight_quant)
 
 
-class QuantEmbedding(nn.Embedding):
+class QuantEmbedding(QuantWeight, nn.Embedding):
     """nn.Embedding whose table is fake-quantized on every lookup and, tied, in the LM head.
 
     The LM head is a linear layer like the others, so its input is quantized too (`input_quant`):
@@ -162,9 +175,6 @@ class QuantEmbedding(nn.Embedding):
                 weight_quant, input_quant, device="meta")
         q.weight = embedding.weight
         return q
-
-    def quantized_weight(self) -> torch.Tensor:
-        return self.weight_quant(self.weight)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         q = self.weight_quant
@@ -205,15 +215,14 @@ def quantize(model: Bart, cfg: QuantConfig | str) -> Bart:
     for module in model.attention_modules():
         # DQ-BART quantizes the query after multiplying it by head_dim^-0.5; our slot sees it
         # before, so the clamp widens by 1/scaling to cut at the same values.
-        module.q_act = cfg.activation_quantizer(clip_scale=1 / module.scaling)
-        module.k_act = cfg.activation_quantizer()
-        module.v_act = cfg.activation_quantizer()
         # Probabilities lie in [0, 1]: a symmetric grid leaves its negative half unused (one bit
         # wasted; an unsigned grid would be twice as fine). We follow DQ-BART's code here.
-        module.probs_act = cfg.activation_quantizer()
+        module.set_activation_quantizers(q=cfg.activation_quantizer(clip_scale=1 / module.scaling),
+                                         k=cfg.activation_quantizer(), v=cfg.activation_quantizer(),
+                                         probs=cfg.activation_quantizer())
     shared = QuantEmbedding.from_embedding(
         model.shared, cfg.weight_quantizer(cfg.embedding_bits, cfg.embedding_per_row, model.shared.weight),
         cfg.activation_quantizer(clip_scale=None))
     model.tie_embedding(shared)
-    model.quant_config = cfg
+    model.mark_quantized(cfg)
     return model.to(model.shared.weight.device)  # learned activation scales join the model's device

@@ -70,26 +70,17 @@ def calibrate(model: Bart, batches: Batches, percentile: float, n_batches: int =
     training batches (the student as copied from the teacher, its quantizers without a clamp)."""
     sites = activation_quantizers(model)
     seen: dict[str, list[torch.Tensor]] = {name: [] for name in sites}
-    # at inference a linear's input reaches its quantizer through codes() (the integer-form matmul),
-    # Q, K, V through forward(): watch both
-    hooks = [q.register_forward_pre_hook(lambda m, args, name=name: seen[name].append(args[0].abs().flatten()))
+    # a linear's input is watched at the linear (at inference it reaches its quantizer through codes(),
+    # the integer-form matmul, not forward()); Q, K and V at their quantizers
+    hooks = [(model.get_submodule(name.removesuffix(".input_quant")) if name.endswith(".input_quant") else q)
+             .register_forward_pre_hook(lambda m, args, name=name: seen[name].append(args[0].detach().abs().flatten()))
              for name, q in sites.items()]
-    for name, q in sites.items():
-        q.codes = lambda x, name=name, codes=q.codes, **kw: seen[name].append(x.abs().flatten()) or codes(x, **kw)
     model.eval()
     for _, batch in zip(range(n_batches), batches.epoch(0)):
         model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"])
-    for name, q in sites.items():
-        del q.codes
     for h in hooks:
         h.remove()
-    clips = {}
-    for name, q in sites.items():
-        values = torch.cat(seen[name])
-        if len(values) > 2**24:  # torch.quantile's limit; an even subsample keeps the tail's shape
-            values = values[torch.randperm(len(values), generator=torch.Generator().manual_seed(0))[: 2**24]]
-        q.clip = clips[name] = float(torch.quantile(values.float(), percentile / 100))
-    return clips
+    return {name: q.calibrate(torch.cat(seen[name]), percentile) for name, q in sites.items()}
 
 
 def train_student(run: StudentRun, out: str | Path, settings: dict | None = None,

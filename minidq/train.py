@@ -66,8 +66,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     eval_every: int = 500         # steps between evaluations and checkpoints
     eval_examples: int = 100      # validation examples to generate for ROUGE/BLEU (0 = loss only)
-    eval_beams: int = 1
-    eval_max_length: int = 64
+    eval_beams: int = 1           # beams for those examples (greedy: cheap, enough to rank checkpoints)
+    eval_max_length: int = 64     # longest generated output (the CLI sets the checkpoint's max_length)
     metric: str = "rouge"         # "rouge" (summaries) or "bleu" (translation)
     log_every: int = 20
     seed: int = 0

@@ -87,3 +87,43 @@ def test_functions_a_reader_can_hold():
 def test_the_length_check_can_fail(tmp_path):
     (tmp_path / "m.py").write_text("def f():\n" + "    x = 1\n" * 80)
     assert long_functions(tmp_path, 70) == ["m.py:1 f (81 lines)"]
+
+
+# Plain records may be filled in from outside (dataclass configs, argparse namespaces, autograd's
+# ctx) and so may third-party objects configured by attribute (a tokenizers backend, warnings).
+RECORDS = {"self", "cls", "cfg", "config", "args", "progress", "ctx", "backend", "warnings", "parse"}
+
+
+def outside_writes(package: Path) -> list[str]:
+    """Attribute assignments on an object other than `self`: state set from outside its class. A
+    classmethod building its own instance, and module swaps through setattr (torch's idiom for a
+    model rewrite), are not counted."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        builders = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                    and any(getattr(d, "id", None) == "classmethod" for d in f.decorator_list) for n in ast.walk(f)}
+        for node in ast.walk(tree):
+            if id(node) in builders or not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]:
+                if not isinstance(t, ast.Attribute):
+                    continue
+                root = t.value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                owner = t.value.attr if isinstance(t.value, ast.Attribute) else getattr(root, "id", "")
+                if getattr(root, "id", "") not in RECORDS and owner not in RECORDS:
+                    found.append(f"{path.relative_to(package)}:{node.lineno} {ast.unparse(t)}")
+    return found
+
+
+def test_no_state_set_from_outside_its_class():
+    assert outside_writes(PACKAGE) == []
+
+
+def test_the_outside_write_check_can_fail(tmp_path):
+    (tmp_path / "m.py").write_text("def f(model, cfg):\n    model.quant_config = cfg\n    cfg.lr = 1\n"
+                                   "    a.b, c = 1, 2\n")
+    assert outside_writes(tmp_path) == ["m.py:2 model.quant_config", "m.py:4 a.b"]

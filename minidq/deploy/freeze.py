@@ -44,12 +44,6 @@ def weight_quantizers(model: nn.Module) -> dict[str, FakeQuantizer]:
             if isinstance(m, (QuantLinear, QuantEmbedding)) and m.weight_quant.scheme is not None}
 
 
-def set_frozen(module: nn.Module, weight: torch.Tensor, quantizer: FrozenQuantizer) -> None:
-    """A new Parameter, so latent weights held elsewhere (an optimizer, a teacher) are untouched."""
-    module.weight = nn.Parameter(weight, requires_grad=False)
-    module.weight_quant = quantizer
-
-
 @torch.no_grad()
 def freeze(model: Bart) -> Bart:
     """Replace each quantized weight by its dequantized value, in place; identical outputs.
@@ -60,7 +54,7 @@ def freeze(model: Bart) -> Bart:
             module = model.get_submodule(name.removesuffix(".weight"))
             codes = tuple(t.detach() for t in q.codes(module.weight))
             # dequantize(*codes) is what q(module.weight) returns, bit for bit, at half the cost
-            set_frozen(module, dequantize(*codes), FrozenQuantizer(q.scheme, q.bits, q.per_row, codes))
+            module.replace_weight(dequantize(*codes), FrozenQuantizer(q.scheme, q.bits, q.per_row, codes))
     return model
 
 

@@ -43,7 +43,7 @@ from ..learned import learned_parameters
 from ..model import Bart
 from ..quant import ALLOWED_BITS, QuantConfig, quantize
 from ..tokenizer import Tokenizer
-from .freeze import FrozenQuantizer, set_frozen, stored_tensors, weight_quantizers
+from .freeze import FrozenQuantizer, stored_tensors, weight_quantizers
 from .intinfer import integer_module, replace
 from .packing import levels, pack_codes, unpack_codes
 
@@ -270,11 +270,10 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
     metadata, tensors = read_packed(path)
     specs = json.loads(metadata["tensors"])
     with torch.device("meta"):  # read_packed has checked both configs
-        model = Bart(BartConfig.from_dict(json.loads(metadata["config"])))
+        model = Bart(BartConfig.from_dict(json.loads(metadata["config"])), json.loads(metadata["generation_config"]))
     quant_config = json.loads(metadata["quant_config"])
     if quant_config is not None:
         quantize(model, QuantConfig(**quant_config))  # rebuilds the activation quantizers
-    model.generation_config = json.loads(metadata["generation_config"])
 
     targets, quantizers = stored_tensors(model), weight_quantizers(model)
     problems = check_tensors(tensors, specs, targets)
@@ -303,7 +302,7 @@ def load_packed(path: str | Path, backend: str = "integer") -> Bart:
         if fast is not None:
             replace(model, module_name, fast)
         else:
-            set_frozen(module, dequantize(*stored), FrozenQuantizer(spec["scheme"], spec["bits"], spec["per_row"], stored))
+            module.replace_weight(dequantize(*stored), FrozenQuantizer(spec["scheme"], spec["bits"], spec["per_row"], stored))
     left = [k for k, t in stored_tensors(model).items() if t.is_meta]
     if unexpected or left:
         raise RuntimeError(f"{path}: loading left {left} unfilled and {unexpected} unused (a minidq bug)")
