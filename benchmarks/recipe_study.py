@@ -37,7 +37,7 @@ import torch
 
 from minidq.data import load_split
 from minidq.stats import paired_bootstrap
-from minidq.students import StudentRun, train_student
+from minidq.students import StudentRun, ship, train_student
 from minidq.tasks import SAMPLES, TASKS, Scorer
 
 
@@ -63,13 +63,25 @@ def run_dir(args) -> Path:
             / f"{args.setting}-lr{args.lr:g}-steps{args.steps}-seed{args.seed}")
 
 
+def student_run(args) -> StudentRun:
+    setting = SETTINGS[args.setting]
+    return StudentRun(args.task, args.method, args.quant, args.layers, setting.quant, setting.calibrate, args.lr,
+                      args.steps, args.eval_every, args.seed, args.batch_size, args.valid_examples)
+
+
 def cmd_run(args) -> None:
     torch.set_num_threads(args.threads)
-    setting = SETTINGS[args.setting]
-    run = StudentRun(args.task, args.method, args.quant, args.layers, setting.quant, setting.calibrate, args.lr,
-                     args.steps, args.eval_every, args.seed, args.batch_size, args.valid_examples)
-    figures = train_student(run, run_dir(args), settings={"setting": args.setting})
+    figures = train_student(student_run(args), run_dir(args), settings={"setting": args.setting})
     print(json.dumps({"out": str(run_dir(args)), **figures}))
+
+
+def cmd_ship(args) -> None:
+    """A finished run's student into data_samples/TASK/students/ (minidq.students.ship)."""
+    command = (f"python benchmarks/recipe_study.py run --task {args.task} --method {args.method} --quant {args.quant} "
+               f"--layers {args.layers} --setting {args.setting} --lr {args.lr:g} --steps {args.steps} "
+               f"--eval-every {args.eval_every} --seed {args.seed}")
+    dest = Path(args.students or SAMPLES / TASKS[args.task].name / "students")
+    print(ship(student_run(args), run_dir(args), dest, command))
 
 
 def curves(task: str, out: str) -> list[dict]:
@@ -139,10 +151,8 @@ def plot(runs: list[dict], key: str, task: str, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("run", help="train one student with one setting, scoring validation at each evaluation")
+def add_run_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """What names one run (the same flags for `run` and for `ship`)."""
     p.add_argument("--task", choices=sorted(TASKS), default="summarization")
     p.add_argument("--method", choices=("DQ", "QAT"), default="DQ")
     p.add_argument("--quant", default="2-2-8")
@@ -156,7 +166,16 @@ def main() -> None:
     p.add_argument("--valid-examples", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/study")
-    p.set_defaults(func=cmd_run)
+    p.add_argument("--students", help="ship: the folder to write into (default: data_samples/TASK/students)")
+    return p
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for name, func, text in (("run", cmd_run, "train one student with one setting, scoring validation at each evaluation"),
+                             ("ship", cmd_ship, "pack a finished run's student into data_samples/TASK/students/")):
+        add_run_args(sub.add_parser(name, help=text)).set_defaults(func=func)
     p = sub.add_parser("report", help="table (and with --write, a plot) of every run of a task")
     p.add_argument("--task", choices=sorted(TASKS), default="summarization")
     p.add_argument("--valid-examples", type=int, default=200)

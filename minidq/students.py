@@ -13,7 +13,7 @@ model in mid-schedule, not a shorter run's end. An interrupted run resumes from 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +21,7 @@ import torch
 from .data import Batches, load_split, make_batches
 from .distill import DistillConfig, DistillLoss, make_student, parse_layers
 from .evaluate import predict
+from .export import save_packed
 from .model import Attention, Bart
 from .fakequant import Quantizer
 from .quant import QuantConfig, QuantLinear, quantize
@@ -120,3 +121,32 @@ def train_student(run: StudentRun, out: str | Path, settings: dict | None = None
         (out / "clips.json").write_text(json.dumps(clips, indent=1) + "\n")
     (out / "done.json").write_text(json.dumps(figures) + "\n")
     return figures
+
+
+def ship(run: StudentRun, run_dir: str | Path, students_dir: str | Path, command: str) -> Path:
+    """A finished run's student, as shipped in data_samples/TASK/students/: ROW.packed (its best/
+    checkpoint, lowest validation loss, packed with the tokenizer), ROW.json (the run's settings,
+    the command that trains it, its validation curve and the step kept) and ROW.log.jsonl."""
+    run_dir, students_dir = Path(run_dir), Path(students_dir)
+    if not (run_dir / "done.json").is_file():
+        raise FileNotFoundError(f"{run_dir}: not a finished run (no done.json)")
+    log = (run_dir / "log.jsonl").read_text()
+    evals = [r for r in map(json.loads, log.splitlines()) if "val_loss" in r]
+    kept = min(evals, key=lambda r: r["val_loss"])
+    students_dir.mkdir(parents=True, exist_ok=True)
+    packed = students_dir / f"{run.row}.packed"
+    save_packed(Bart.from_pretrained(run_dir / "best"), packed, Tokenizer.from_pretrained(run_dir / "best"))
+    record = {"row": run.row, "run": asdict(run), "command": command, "kept_step": kept["step"],
+              "kept_because": "lowest validation loss", "validation": evals}
+    (students_dir / f"{run.row}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (students_dir / f"{run.row}.log.jsonl").write_text(log)
+    return packed
+
+
+def shipped(students_dir: str | Path) -> dict[str, tuple[Path, dict]]:
+    """ROW -> (its packed file, its record) for every student shipped in `students_dir`."""
+    found = {}
+    for record_file in sorted(Path(students_dir).glob("*.json")):
+        record = json.loads(record_file.read_text())
+        found[record["row"]] = (record_file.with_suffix(".packed"), record)
+    return found
