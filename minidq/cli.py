@@ -502,7 +502,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from .distill import DistillConfig
 
     cfg = DemoConfig.quick() if args.quick else DemoConfig()
-    cfg.out, cfg.progress = args.out, progress(args)
+    cfg.out, cfg.progress, cfg.shipped = args.out, progress(args), not args.no_shipped and not args.variants
     if args.rows:
         cfg.rows = tuple(args.rows.split(","))
     if args.task != "all":
@@ -689,6 +689,8 @@ def add_demo_command(sub, common: argparse.ArgumentParser) -> None:
                                   "(default: all but DQ-2-2-8-6-1)")
     p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/TASK/teacher)")
     p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/TASK)")
+    p.add_argument("--no-shipped", action="store_true",
+                   help="leave out the students shipped in data_samples/TASK/students/ (trained to a full budget)")
     p.add_argument("--variants", action="store_true", help="beyond the paper: sequence-level KD, LSQ, elastic "
                    "and KL rows against plain DQ at 2-2-8 6-6 and 6-3 (minidq.variants), instead of the paper's rows")
     p.add_argument("--seqkd-data", help="the teacher's outputs for the training sources (minidq seqkd); "

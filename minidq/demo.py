@@ -44,6 +44,7 @@ from .export import footprint, load_packed, save_packed
 from .model import Bart
 from .quant import QuantConfig, quantize
 from .stats import paired_bootstrap
+from .students import shipped
 from .tasks import SAMPLES, TASKS, Scorer, Task
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train
@@ -66,6 +67,7 @@ DEFAULT_ROWS = tuple(r.name for r in ROWS[:5])
 # `--variants`: plain DQ and each variant, at each setting (minidq.variants)
 VARIANT_ROWS = [Row(method, quant, layers) for quant, layers in SETTINGS for method in ("DQ", *VARIANTS)]
 ALL_ROWS = ROWS + [r for r in VARIANT_ROWS if r not in ROWS]
+SHIPPED = "shipped:"  # the prefix of a shipped student's row: "shipped:DQ-2-2-8-6-6"
 
 
 @dataclass
@@ -94,6 +96,9 @@ class DemoConfig:
     workers: int = 0               # processes training rows side by side, one thread each (0 = one per
                                    # CPU core); on a GPU, 1
     progress: bool = True          # training progress bars (off in worker processes)
+    shipped: bool = True           # also score the students shipped in data_samples/TASK/students/ (trained
+                                   # to a full budget, minidq.students) as rows "shipped:ROW", unless the
+                                   # teacher or the data are the user's
 
     @classmethod
     def quick(cls, **overrides) -> "DemoConfig":
@@ -174,12 +179,19 @@ def score_row(ctx: Context, name: str) -> tuple[dict, list[str]]:
     """One row of the table ("teacher" or a Row's name): built, packed, reloaded and scored.
     Seeded here, so a row's figures do not depend on which rows ran before it, or where."""
     torch.manual_seed(ctx.cfg.seed)
+    if name.startswith(SHIPPED):  # loaded from its packed file and scored as a user would
+        packed, record = shipped(SAMPLES / ctx.task.name / "students")[name.removeprefix(SHIPPED)]
+        run = record["run"]
+        figures, preds = ctx.score(load_packed(packed).to(ctx.cfg.device))
+        return {"method": run["method"], "quant": run["quant"], "layers": run["layers"],
+                "bytes": footprint(packed).model_bytes, **figures, "train_s": 0.0,
+                "trained": f"{run['steps']} steps (shipped)"}, preds
     if name == "teacher":
         figures, preds = ctx.score(ctx.teacher)
         layers = f"{ctx.teacher.config.encoder_layers}-{ctx.teacher.config.decoder_layers}"
         bytes_ = (ctx.teacher_dir / "model.safetensors").stat().st_size
         return {"method": "teacher", "quant": "32-32-32", "layers": layers, "bytes": bytes_, **figures,
-                "train_s": 0.0}, preds
+                "train_s": 0.0, "trained": "the teacher"}, preds
     row = next(r for r in ALL_ROWS if r.name == name)
     start = time.perf_counter()
     student = build_row(row, ctx.teacher, ctx.tokenizer, ctx.batches, ctx.valid, ctx.cfg, ctx.out / row.name)
@@ -189,7 +201,7 @@ def score_row(ctx: Context, name: str) -> tuple[dict, list[str]]:
     figures, preds = ctx.score(load_packed(packed).to(ctx.cfg.device))
     return {"method": row.method, "quant": row.quant, "layers": row.layers,
             "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer
-            **figures, "train_s": train_s}, preds
+            **figures, "train_s": train_s, "trained": f"{ctx.cfg.steps} steps (here)" if row.method != "PTQ" else "-"}, preds
 
 
 _WORKER_CONTEXT: dict[str, Context] = {}  # a worker process's Context, built on its first row
@@ -248,9 +260,11 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
     if task.metric == "facts":  # what "learned nothing" scores: the first 30 words of the source
         lead = scorer.figures([" ".join(s.split()[:30]) for s in scorer.sources])
         print("lead-30 baseline: " + _figures_text(lead))
-    names = ["teacher"] + [row.name for row in ALL_ROWS if row.name in cfg.rows]
+    own = cfg.teacher is not None or cfg.data is not None  # the shipped students belong to the shipped teachers
+    ship = sorted(shipped(SAMPLES / task.name / "students")) if cfg.shipped and not own else []
+    names = ["teacher"] + [SHIPPED + row for row in ship] + [row.name for row in ALL_ROWS if row.name in cfg.rows]
     done = score_rows(ctx, names)
-    results = [done[name][0] for name in names]
+    results = [{"row": name, **done[name][0]} for name in names]
     predictions = {name: done[name][1] for name in names}
     layers = results[0]["layers"]
     key = scorer.key()
@@ -290,15 +304,19 @@ def check_claims(predictions: dict[str, list[str]], scorer: Scorer, n: int, resa
     on the claimed side."""
     score = {name: scorer.per_index(preds) for name, preds in predictions.items()}
     margin = max(2.0, 0.05 * score["teacher"](range(n)))
-    fewer = next((name for name in ("DQ-2-2-8-6-3", "DQ-2-2-8-6-1") if name in score), None)
-    comparisons = [  # (claim, a, b, kind)
-        ("8-8-8 is about as good as the teacher", "DQ-8-8-8-" + layers, "teacher", "close"),
-        ("2-2-8 with distillation is about as good as the teacher", "DQ-2-2-8-" + layers, "teacher", "close"),
-        ("distillation + quantization beats quantization alone (2-2-8)", "DQ-2-2-8-" + layers,
-         "QAT-2-2-8-" + layers, "better"),
-        ("fewer decoder layers cost quality", fewer, "DQ-2-2-8-" + layers, "worse"),
-    ] + [(f"{r.method} beats plain DQ ({r.quant} {r.layers})", r.name, f"DQ-{r.quant}-{r.layers}", "better")
-         for r in VARIANT_ROWS if r.method in VARIANTS]
+    comparisons = []  # (claim, a, b, kind): the paper's claims for the rows trained here, then for the shipped ones
+    for prefix, said in (("", ""), (SHIPPED, " (shipped students)")):
+        fewer = next((prefix + name for name in ("DQ-2-2-8-6-3", "DQ-2-2-8-6-1") if prefix + name in score), None)
+        dq = prefix + "DQ-2-2-8-" + layers
+        comparisons += [
+            ("8-8-8 is about as good as the teacher" + said, prefix + "DQ-8-8-8-" + layers, "teacher", "close"),
+            ("2-2-8 with distillation is about as good as the teacher" + said, dq, "teacher", "close"),
+            ("distillation + quantization beats quantization alone (2-2-8)" + said, dq,
+             prefix + "QAT-2-2-8-" + layers, "better"),
+            ("fewer decoder layers cost quality" + said, fewer, dq, "worse"),
+        ]
+    comparisons += [(f"{r.method} beats plain DQ ({r.quant} {r.layers})", r.name, f"DQ-{r.quant}-{r.layers}", "better")
+                    for r in VARIANT_ROWS if r.method in VARIANTS]
     claims = []
     for text, a, b, kind in comparisons:
         if a not in score or b not in score:
@@ -318,8 +336,7 @@ def check_claims(predictions: dict[str, list[str]], scorer: Scorer, n: int, resa
 
 def check_bands(task: Task, results: list[dict], lead: dict | None) -> list[dict]:
     """Is the task worth running? A good but imperfect teacher, and QAT clearly below it."""
-    rows = {f"{r['method']}-{r['quant']}-{r['layers']}" if r["method"] != "teacher" else "teacher": r
-            for r in results}
+    rows = {r["row"]: r for r in results}
     teacher = rows["teacher"]
     qat = next((r for name, r in rows.items() if name.startswith("QAT-2-2-8")), None)
     bands = []
@@ -343,11 +360,11 @@ COLUMNS = {"facts_exact": "facts right %", "facts_fact_f1": "fact F1", "rouge1":
 def markdown(summary: dict) -> str:
     rows = summary["rows"]
     metrics = [k for k in COLUMNS if k in rows[0]]
-    head = ["method", "W-E-A", "layers", "size (MiB)", "compression", *[COLUMNS[k] for k in metrics],
+    head = ["method", "W-E-A", "layers", "trained", "size (MiB)", "compression", *[COLUMNS[k] for k in metrics],
             f"% of teacher ({COLUMNS[summary['key']]})", "train time (s)"]
     lines = [f"### {summary['task']}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["method"], r["quant"], r["layers"], f"{r['bytes'] / 2**20:.2f}", f"{r['compression']:.1f}x",
+        cells = [r["method"], r["quant"], r["layers"], r["trained"], f"{r['bytes'] / 2**20:.2f}", f"{r['compression']:.1f}x",
                  *[f"{r[k]:.1f}" for k in metrics], f"{r['pct_teacher']:.1f}", f"{r['train_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", summary["caption"], ""]
@@ -379,7 +396,7 @@ def plot(results: list[dict], key: str, task: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, r in enumerate(results):
         ax.scatter(r["compression"], r[key], marker=markers[i % len(markers)], s=70, alpha=0.8,
-                   label=f"{r['method']} {r['quant']} {r['layers']}")
+                   label=f"{r['method']} {r['quant']} {r['layers']}" + (" shipped" if r["row"].startswith(SHIPPED) else ""))
     ax.set_xscale("log")
     ax.set_xlabel("compression vs the fp32 teacher (x, log scale)")
     ax.set_ylabel(f"{COLUMNS[key]} (test)")
