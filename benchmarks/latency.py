@@ -16,6 +16,9 @@ and minidq imported first), and the peak resident memory of the whole process (V
     python benchmarks/latency.py                 # 1 thread; about 15 minutes on a 2-core CPU
     python benchmarks/latency.py --quick         # toy teacher only, 2 rounds: a smoke run
     python benchmarks/latency.py --shapes base --settings 1x1,4x8   # BART-base: greedy batch 1, beam 4 batch 8
+
+The pruned students (minidq.heads) keep the first half of every attention module's heads: their
+speed does not depend on which heads they keep.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ from minidq.quant import quantize
 BART_BASE = dict(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
                  decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072,
                  max_position_embeddings=1024, dropout=0.0)
-STUDENTS = [("8-8-8", 6, 6), ("2-2-8", 6, 6), ("2-2-8", 6, 3), ("2-2-8", 6, 1)]  # W-E-A, encoder, decoder layers
+# W-E-A, encoder and decoder layers, the fraction of attention heads pruned (minidq.heads)
+STUDENTS = [("8-8-8", 6, 6, 0.0), ("2-2-8", 6, 6, 0.0), ("2-2-8", 6, 6, 0.5), ("2-2-8", 6, 3, 0.0),
+            ("2-2-8", 6, 3, 0.5), ("2-2-8", 6, 1, 0.0)]
 SETTINGS = [(1, 1), (1, 8), (4, 1), (4, 8)]  # (beams, batch)
 NEW_TOKENS = 32
 SOURCE_LENGTH = 64  # tokens per random input at BART-base shape
@@ -115,11 +120,17 @@ def build(teacher: Bart, directory: Path, with_transformers: bool) -> dict[str, 
     if with_transformers:
         models["transformers fp32"] = ("transformers", str(directory / "teacher"))
         models["transformers dynamic int8"] = ("transformers-int8", str(directory / "teacher"))
-    for quant, enc, dec in STUDENTS:
-        student = quantize(make_student(teacher, enc, dec), QuantConfig.parse(quant))
-        path = directory / f"{quant}-{enc}-{dec}.packed"
+    for quant, enc, dec, pruned in STUDENTS:
+        student = make_student(teacher, enc, dec)
+        if pruned:  # which heads does not change the speed: every module keeps its first ones
+            student.prune_heads({path: list(range(round(student.config.attention_heads(path) * (1 - pruned)),
+                                                  student.config.attention_heads(path)))
+                                 for path in student.config.attention_paths()})
+        quantize(student, QuantConfig.parse(quant))
+        name = f"{quant}-{enc}-{dec}" + (f", {pruned:.0%} of heads pruned" if pruned else "")
+        path = directory / f"{name.replace(', ', '-').replace(' ', '-').replace('%', 'pct')}.packed"
         save_packed(student, path)
-        models[f"minidq integer {quant} {enc}-{dec}"] = ("packed", str(path))
+        models[f"minidq integer {name}"] = ("packed", str(path))
     return models
 
 

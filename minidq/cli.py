@@ -14,6 +14,7 @@ import json
 import math
 import sys
 import warnings
+from itertools import islice
 from pathlib import Path
 from dataclasses import replace
 
@@ -33,7 +34,7 @@ from .recipes import RECIPES
 from .stream import JsonlExamples, LazyPairs
 from .tokenizer import Tokenizer
 from .runs import check_out_dir
-from .train import TrainConfig, train
+from .train import TrainConfig, task_loss, train
 
 # What a user's mistake raises: one line, exit 2. Anything else is a bug in minidq: exit 1.
 USER_ERRORS = (MinidqError, OSError)
@@ -221,9 +222,11 @@ def progress(args: argparse.Namespace) -> bool:
     return not args.no_progress
 
 
-def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainConfig, **kwargs) -> dict:
+def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainConfig,
+        batches: tuple[Batches, Batches, list] | None = None, **kwargs) -> dict:
     """train() with the command line's output-folder flags; every other flag is a setting of the run
-    (a resume with another --lr, --data or --quant is refused unless --resume-anyway)."""
+    (a resume with another --lr, --data or --quant is refused unless --resume-anyway).
+    batches: train_and_valid's, where the caller has read them already."""
     settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS and LATER_FLAGS.get(k, ...) != v}
     # the data read, by content: a resume after a split was changed in place is refused like a changed flag
     settings["data_files"] = fingerprint({"train": Path(args.data) / "train.jsonl",
@@ -235,7 +238,7 @@ def run(model: Bart, tokenizer: Tokenizer, args: argparse.Namespace, cfg: TrainC
     if cfg.eval_max_length > positions:  # would fail at the first evaluation, after the training
         raise ConfigError(f"the checkpoint's generation_config has max_length {cfg.eval_max_length}, beyond its "
                           f"{positions} positions; lower it (or pass --max-target-length below {positions})")
-    train_batches, valid_batches, valid = train_and_valid(args, model, tokenizer)
+    train_batches, valid_batches, valid = batches or train_and_valid(args, model, tokenizer)
     if getattr(args, "config", None) and not args.stream:
         hint_positions(model, train_batches)
     return train(model, tokenizer, train_batches, valid_batches, valid, cfg,
@@ -345,6 +348,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
     """DQ-BART: student from teacher layers, quantized, trained on task + distillation losses, exported packed."""
     from .distill import DistillConfig, DistillLoss, make_student, parse_layers
     from .export import save_packed
+    from .heads import prune_least_important
 
     cfg = train_config(args)
     encoder_layers, decoder_layers = parse_layers(args.layers)
@@ -352,6 +356,9 @@ def cmd_distill(args: argparse.Namespace) -> None:
                                      act_method=args.act_method)
     teacher, tokenizer = load_model(args.teacher, use="teacher", flag="--teacher")
     student = make_student(teacher, encoder_layers, decoder_layers)
+    batches = train_and_valid(args, student, tokenizer)
+    if args.prune_heads:  # once, before quantization: see minidq.heads
+        prune_least_important(student, islice(batches[0].epoch(0), args.prune_batches), task_loss, args.prune_heads)
     quantize(student, quant_config)
     if args.weighted:  # the authors' --weighted preset
         distill_cfg = replace(DistillConfig.weighted(), logits_kind=args.logits_loss, temperature=args.temperature)
@@ -359,7 +366,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
         distill_cfg = DistillConfig(ce=args.w_ce, logits=args.w_logits, hidden=args.w_hidden,
                                     attention=args.w_attention, logits_kind=args.logits_loss,
                                     temperature=args.temperature, reduction=args.reduction)
-    figures = run(student, tokenizer, args, cfg, loss_fn=DistillLoss(teacher, distill_cfg))
+    loss_fn = DistillLoss(teacher, distill_cfg, pruned_heads=student.config.pruned_attention_heads)
+    figures = run(student, tokenizer, args, cfg, batches, loss_fn=loss_fn)
     if not distributed.is_main():
         return
     packed = Path(args.out) / "student.packed"
@@ -467,11 +475,13 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_info(args: argparse.Namespace) -> None:
     from .export import footprint, format_footprint, read_packed
+    from .heads import heads_table
 
-    for path in (args.path, args.teacher):
-        if path and Path(path).is_file():
-            read_packed(path)  # checks the checksum: the table of a damaged file would mislead
+    # reading a packed file checks its checksum: the table of a damaged file would mislead
+    metadata = {path: read_packed(path)[0] for path in (args.path, args.teacher) if path and Path(path).is_file()}
     print(format_footprint(footprint(args.path), footprint(args.teacher) if args.teacher else None))
+    if args.path in metadata:  # a packed student: its attention heads too
+        print(heads_table(BartConfig.from_dict(json.loads(metadata[args.path]["config"]))))
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> None:
@@ -596,6 +606,11 @@ def add_distill_command(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=number(0, above=True), default=2.0, help="for --logits-loss kl")
     p.add_argument("--reduction", choices=("mean", "sum"), default="mean",
                    help="distillation terms averaged over layers (default) or summed as in the authors' code")
+    p.add_argument("--prune-heads", type=number(0), default=0.0,
+                   help="remove this fraction of the student's attention heads, the least important by "
+                        "Michel et al.'s gradient measure, before training (default: 0, none)")
+    p.add_argument("--prune-batches", type=at_least(1), default=16,
+                   help="training batches the head importance is measured on")
     p.add_argument("--seqkd-data", help="sequence-level KD: train on this JSONL of the teacher's outputs "
                                         "(minidq seqkd) instead of the train split; valid stays as it is")
     p.add_argument("--weighted", action="store_true",

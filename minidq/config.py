@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ class BartConfig:
     forced_bos_token_id: int | None = None  # mBART: the target-language code
     forced_eos_token_id: int | None = 2
     tokenizer_sha256: str | None = None     # minidq: Tokenizer.fingerprint() of the tokenizer it was trained with
+    # minidq: heads removed by Bart.prune_heads, by attention module ("decoder.layers.0.encoder_attn":
+    # [1, 3]; indices among the layer's original heads). Not HF's `pruned_heads`, whose keys are
+    # layer numbers of a one-stack model: BART has three attentions per decoder layer.
+    pruned_attention_heads: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def pre_layer_norm(self) -> bool:
@@ -89,6 +94,23 @@ class BartConfig:
         for key in ("encoder_attention_heads", "decoder_attention_heads"):
             if self.d_model % getattr(self, key):
                 raise ConfigError(f"{key}: d_model={self.d_model} is not divisible by {getattr(self, key)}")
+        for path, heads in self.pruned_attention_heads.items():
+            check_pruned(self, path, heads)
+
+    def attention_heads(self, path: str) -> int:
+        """How many heads the attention module at `path` ("encoder.layers.0.self_attn") had before pruning."""
+        return self.encoder_attention_heads if path.startswith("encoder.") else self.decoder_attention_heads
+
+    def attention_paths(self) -> list[str]:
+        """Every attention module, by its path in the model: encoder self-, decoder self-, cross-."""
+        return ([f"encoder.layers.{i}.self_attn" for i in range(self.encoder_layers)]
+                + [f"decoder.layers.{i}.{kind}" for kind in ("self_attn", "encoder_attn")
+                   for i in range(self.decoder_layers)])
+
+    def kept_heads(self, path: str) -> list[int]:
+        """The original indices of the heads the attention module at `path` still has."""
+        pruned = set(self.pruned_attention_heads.get(path, ()))
+        return [h for h in range(self.attention_heads(path)) if h not in pruned]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BartConfig":
@@ -106,8 +128,10 @@ class BartConfig:
     def to_dict(self) -> dict[str, Any]:
         """The HF config dict: what `transformers` needs to rebuild the same model."""
         arch = "MBartForConditionalGeneration" if self.pre_layer_norm else "BartForConditionalGeneration"
-        return {"architectures": [arch], **asdict(self), "is_encoder_decoder": True,
-                "tie_word_embeddings": True}
+        d = asdict(self)
+        if not d["pruned_attention_heads"]:  # an unpruned model's config.json is the one HF writes
+            del d["pruned_attention_heads"]
+        return {"architectures": [arch], **d, "is_encoder_decoder": True, "tie_word_embeddings": True}
 
     @classmethod
     def from_pretrained(cls, path: str | Path, defaults: dict[str, Any] | None = None) -> "BartConfig":
@@ -142,7 +166,26 @@ FIELD_TYPES = {
     "bool": ((bool,), "true or false"),
     "int | None": ((int, type(None)), "an integer or null"),
     "str | None": ((str, type(None)), "a string or null"),
+    "dict[str, list[int]]": ((dict,), "an object of lists of head indices"),
 }
+ATTENTION_PATH = re.compile(r"(encoder)\.layers\.(\d+)\.self_attn|(decoder)\.layers\.(\d+)\.(self_attn|encoder_attn)")
+
+
+def check_pruned(config: BartConfig, path: str, heads: Any) -> None:
+    """One entry of pruned_attention_heads: an attention module of this shape, and distinct head
+    indices that leave it at least one head."""
+    match = ATTENTION_PATH.fullmatch(path)
+    side, layer = (match[1] or match[3], int(match[2] or match[4])) if match else (None, 0)
+    if side is None or layer >= getattr(config, f"{side}_layers"):
+        raise ConfigError(f"pruned_attention_heads: {path!r} is not an attention module of this model "
+                          f"(e.g. 'encoder.layers.0.self_attn', 'decoder.layers.0.encoder_attn')")
+    total = config.attention_heads(path)
+    if not (isinstance(heads, list) and all(type(h) is int and 0 <= h < total for h in heads)
+            and len(set(heads)) == len(heads)):
+        raise ConfigError(f"pruned_attention_heads[{path!r}]: {heads!r} is not a list of distinct head indices "
+                          f"in 0..{total - 1}")
+    if len(heads) >= total:
+        raise ConfigError(f"pruned_attention_heads[{path!r}]: prunes all {total} heads; keep at least one")
 
 
 def check_types(config: Any) -> None:

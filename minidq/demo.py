@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -41,6 +42,7 @@ from .data import Batches, load_split, make_batches
 from .distill import DistillConfig, DistillLoss, make_student, parse_layers
 from .evaluate import predict
 from .export import footprint, load_packed, save_packed
+from .heads import prune_least_important
 from .model import Bart
 from .quant import QuantConfig, quantize
 from .stats import paired_bootstrap
@@ -48,7 +50,7 @@ from .students import shipped
 from .tasks import SAMPLES, TASKS, Scorer, Task
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train
-from .variants import SETTINGS, VARIANTS, seqkd_examples, seqkd_path
+from .variants import PRUNE_BATCHES, SETTINGS, VARIANTS, seqkd_examples, seqkd_path
 
 @dataclass(frozen=True)
 class Row:
@@ -113,13 +115,17 @@ def build_row(row: Row, teacher: Bart, tokenizer: Tokenizer, batches: dict[str, 
     encoder_layers, decoder_layers = parse_layers(row.layers)
     student = make_student(teacher, encoder_layers, decoder_layers)
     variant = VARIANTS.get(row.method)
+    if variant and variant.prune_heads:
+        prune_least_important(student, islice(batches["train"].epoch(0), PRUNE_BATCHES), task_loss,
+                              variant.prune_heads)
     quantize(student, QuantConfig.parse(row.quant, **(variant.quant if variant else {})))
     if row.method == "PTQ":
         return student
     if variant and variant.distill is None:  # sequence-level KD alone: the task loss on the teacher's outputs
         loss_fn = task_loss
     elif variant:
-        loss_fn = DistillLoss(teacher, replace(cfg.distill, **variant.distill))
+        loss_fn = DistillLoss(teacher, replace(cfg.distill, **variant.distill),
+                              pruned_heads=student.config.pruned_attention_heads)
     else:
         loss_fn = DistillLoss(teacher, cfg.distill) if row.method == "DQ" else task_loss
     train_cfg = TrainConfig(out_dir=str(run_dir), max_steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
@@ -315,7 +321,8 @@ def check_claims(predictions: dict[str, list[str]], scorer: Scorer, n: int, resa
              prefix + "QAT-2-2-8-" + layers, "better"),
             ("fewer decoder layers cost quality" + said, fewer, dq, "worse"),
         ]
-    comparisons += [(f"{r.method} beats plain DQ ({r.quant} {r.layers})", r.name, f"DQ-{r.quant}-{r.layers}", "better")
+    comparisons += [(f"{r.method} {'is about as good as' if VARIANTS[r.method].claim == 'close' else 'beats'} plain DQ "
+                     f"({r.quant} {r.layers})", r.name, f"DQ-{r.quant}-{r.layers}", VARIANTS[r.method].claim)
                     for r in VARIANT_ROWS if r.method in VARIANTS]
     claims = []
     for text, a, b, kind in comparisons:

@@ -142,10 +142,14 @@ def hidden_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, 
 
 
 def attention_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], layer_map: list[int],
-                   query_mask: torch.Tensor, key_mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Attention maps (B, heads, T, S) of mapped layers, over real query x real key entries."""
+                   query_mask: torch.Tensor, key_mask: torch.Tensor, reduction: str = "mean",
+                   heads: list[list[int]] | None = None) -> torch.Tensor:
+    """Attention maps (B, heads, T, S) of mapped layers, over real query x real key entries.
+    heads: for a student with pruned heads, the teacher heads each student layer kept (its map
+    is compared with those heads' maps)."""
     mask = (query_mask[:, None, :, None] * key_mask[:, None, None, :])  # (B, 1, T, S)
-    total = sum(masked_mse(student[i], teacher[t], mask) for i, t in enumerate(layer_map))
+    total = sum(masked_mse(student[i], teacher[t] if heads is None else teacher[t][:, heads[i]], mask)
+                for i, t in enumerate(layer_map))
     return total / len(layer_map) if reduction == "mean" else total
 
 
@@ -190,10 +194,20 @@ class DistillLoss:
     The teacher runs in eval mode under no_grad: no dropout, no gradient, its weights never change.
     """
 
-    def __init__(self, teacher: Bart, cfg: DistillConfig | None = None, layer_map: dict[str, list[int]] | None = None):
+    def __init__(self, teacher: Bart, cfg: DistillConfig | None = None, layer_map: dict[str, list[int]] | None = None,
+                 pruned_heads: dict[str, list[int]] | None = None):
         self.teacher = teacher.eval().requires_grad_(False)
         self.cfg = cfg if cfg is not None else DistillConfig()  # a fresh one: a default argument would be shared
         self.layer_map = layer_map  # None: maximally spaced for the student's depth, as make_student copies
+        self.pruned_heads = pruned_heads or {}  # the student's config.pruned_attention_heads
+
+    def kept_heads(self, path: str, layers: int) -> list[list[int]] | None:
+        """For the student's `layers` attention modules "encoder.layers.{i}.self_attn" (path with
+        {i}): the teacher heads each one kept; None when nothing was pruned."""
+        if not self.pruned_heads:
+            return None
+        total = self.teacher.config.attention_heads(path)
+        return [[h for h in range(total) if h not in self.pruned_heads.get(path.format(i=i), ())] for i in range(layers)]
 
     def pairs(self, out: Seq2SeqLMOutput) -> tuple[list[int], list[int]]:
         """The teacher layers the student's encoder and decoder layers are paired with. The
@@ -233,10 +247,16 @@ class DistillLoss:
                                                  src_mask[..., None]) * distributed.total(len(src_mask))
                 terms["hidden"] = hidden / 2 if mean else hidden
             if cfg.attention > 0:
+                heads = {kind: self.kept_heads(path, len(maps)) for kind, path, maps in (
+                    ("enc", "encoder.layers.{i}.self_attn", enc_map), ("dec", "decoder.layers.{i}.self_attn", dec_map),
+                    ("cross", "decoder.layers.{i}.encoder_attn", dec_map))}
                 attention = (
-                    attention_loss(out.encoder_attentions, ref.encoder_attentions, enc_map, src_mask, src_mask, r)
-                    + attention_loss(out.decoder_attentions, ref.decoder_attentions, dec_map, tgt_mask, tgt_mask, r)
-                    + attention_loss(out.cross_attentions, ref.cross_attentions, dec_map, tgt_mask, src_mask, r))
+                    attention_loss(out.encoder_attentions, ref.encoder_attentions, enc_map, src_mask, src_mask, r,
+                                   heads["enc"])
+                    + attention_loss(out.decoder_attentions, ref.decoder_attentions, dec_map, tgt_mask, tgt_mask, r,
+                                     heads["dec"])
+                    + attention_loss(out.cross_attentions, ref.cross_attentions, dec_map, tgt_mask, src_mask, r,
+                                     heads["cross"]))
                 terms["attention"] = attention / 3 if mean else attention
         weights = {"ce": cfg.ce, "logits": cfg.logits, "hidden": cfg.hidden, "attention": cfg.attention}
         loss = sum(weights[k] * v for k, v in terms.items())

@@ -17,7 +17,7 @@ quantizer slots (`q_act`, `k_act`, `probs_act`, `v_act`) are identities until
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -105,16 +105,18 @@ class LearnedPositionalEmbedding(nn.Embedding):
 class Attention(nn.Module):
     """Multi-head attention: encoder self-attention, causal decoder self-attention, or cross-attention."""
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, head_dim: int | None = None):
+        """head_dim: d_model // num_heads, unless heads were pruned (num_heads then counts those left)."""
         super().__init__()
         self.num_heads = num_heads
-        self.head_dim = d_model // num_heads
+        self.head_dim = head_dim or d_model // num_heads
         self.scaling = self.head_dim ** -0.5
         self.dropout = dropout
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
+        inner = num_heads * self.head_dim
+        self.q_proj = nn.Linear(d_model, inner)
+        self.k_proj = nn.Linear(d_model, inner)
+        self.v_proj = nn.Linear(d_model, inner)
+        self.out_proj = nn.Linear(inner, d_model)
         # Activation-quantizer slots (DQ-BART quantizes Q, K, the attention probabilities and V).
         self.q_act: FakeQuantizer = NoQuant()
         self.k_act: FakeQuantizer = NoQuant()
@@ -124,6 +126,17 @@ class Attention(nn.Module):
     def set_activation_quantizers(self, q: FakeQuantizer, k: FakeQuantizer, v: FakeQuantizer,
                                   probs: FakeQuantizer) -> None:
         self.q_act, self.k_act, self.v_act, self.probs_act = q, k, v, probs
+
+    @torch.no_grad()
+    def prune(self, heads: list[int]) -> None:
+        """Remove `heads` (indices among this module's heads) for real: their rows of q/k/v_proj
+        and their columns of out_proj go, the tensors shrink. The output is what the unpruned
+        module gives with those heads' outputs set to zero (minidq.heads.gated)."""
+        kept = [h for h in range(self.num_heads) if h not in heads]
+        index = torch.tensor([h * self.head_dim + i for h in kept for i in range(self.head_dim)], dtype=torch.long)
+        self.q_proj, self.k_proj, self.v_proj = (select(p, index, dim=0) for p in (self.q_proj, self.k_proj, self.v_proj))
+        self.out_proj = select(self.out_proj, index, dim=1)
+        self.num_heads = len(kept)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
@@ -150,7 +163,7 @@ class Attention(nn.Module):
         cache_key: str = "self",
         need_weights: bool = False,             # return the attention map (distillation, inspection)
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B, T, C = x.shape
+        B, T, _ = x.shape
         cross = key_value_states is not None
         q = self.q_act(self.split_heads(self.q_proj(x)))  # (B, heads, T, head_dim)
         if cross and cache is not None and cache_key in cache:
@@ -183,21 +196,39 @@ class Attention(nn.Module):
             probs = None
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scaling,
                                                  dropout_p=self.dropout if self.training else 0.0)
-        out = out.transpose(1, 2).reshape(B, T, C)  # (B, T, C): heads side by side again
+        out = out.transpose(1, 2).reshape(B, T, -1)  # (B, T, heads * head_dim): heads side by side again
         return self.out_proj(out), probs
+
+
+def select(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
+    """A copy of `linear` keeping the output rows (dim 0) or input columns (dim 1) in `index`."""
+    weight = linear.weight.index_select(dim, index).clone()
+    new = nn.Linear(weight.shape[1], weight.shape[0], bias=linear.bias is not None,
+                    device=weight.device, dtype=weight.dtype)
+    new.weight.copy_(weight)
+    if linear.bias is not None:
+        new.bias.copy_(linear.bias.index_select(0, index) if dim == 0 else linear.bias)
+    return new
+
+
+def attention(config: BartConfig, path: str) -> Attention:
+    """The attention module at `path`, with the heads config.pruned_attention_heads leaves it."""
+    heads = config.attention_heads(path)
+    return Attention(config.d_model, len(config.kept_heads(path)), config.attention_dropout,
+                     head_dim=config.d_model // heads)
 
 
 class Layer(nn.Module):
     """What encoder and decoder layers share: the residual wiring and the feed-forward block."""
 
-    def __init__(self, config: BartConfig, num_heads: int, ffn_dim: int):
+    def __init__(self, config: BartConfig, ffn_dim: int, path: str):
         super().__init__()
         d = config.d_model
         self.pre_ln = config.pre_layer_norm
         self.dropout = config.dropout
         self.activation_dropout = config.activation_dropout
         self.activation_fn = ACT2FN[config.activation_function]
-        self.self_attn = Attention(d, num_heads, config.attention_dropout)
+        self.self_attn = attention(config, f"{path}.self_attn")
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.fc1 = nn.Linear(d, ffn_dim)
         self.fc2 = nn.Linear(ffn_dim, d)
@@ -219,8 +250,8 @@ class Layer(nn.Module):
 
 
 class EncoderLayer(Layer):
-    def __init__(self, config: BartConfig):
-        super().__init__(config, config.encoder_attention_heads, config.encoder_ffn_dim)
+    def __init__(self, config: BartConfig, index: int):
+        super().__init__(config, config.encoder_ffn_dim, f"encoder.layers.{index}")
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
                 need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -232,9 +263,9 @@ class EncoderLayer(Layer):
 class DecoderLayer(Layer):
     """Self-attention (causal), then cross-attention to the encoder output, then the FFN."""
 
-    def __init__(self, config: BartConfig):
-        super().__init__(config, config.decoder_attention_heads, config.decoder_ffn_dim)
-        self.encoder_attn = Attention(config.d_model, config.decoder_attention_heads, config.attention_dropout)
+    def __init__(self, config: BartConfig, index: int):
+        super().__init__(config, config.decoder_ffn_dim, f"decoder.layers.{index}")
+        self.encoder_attn = attention(config, f"decoder.layers.{index}.encoder_attn")
         self.encoder_attn_layer_norm = nn.LayerNorm(config.d_model)
 
     def forward(
@@ -274,7 +305,7 @@ class Stack(nn.Module):
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
         self.embed_positions = LearnedPositionalEmbedding(config.max_position_embeddings, config.d_model)
         self.layernorm_embedding = nn.LayerNorm(config.d_model)
-        self.layers = nn.ModuleList([layer_cls(config) for _ in range(num_layers)])
+        self.layers = nn.ModuleList([layer_cls(config, i) for i in range(num_layers)])
         # mBART (pre-LN) leaves each layer's output un-normalised, so one LayerNorm closes the stack.
         self.layer_norm = nn.LayerNorm(config.d_model) if config.pre_layer_norm else None
 
@@ -424,6 +455,26 @@ class Bart(nn.Module):
     def fill_generation_config(self, defaults: dict) -> None:
         """Decoding settings for those the model has none for; its own (saved) settings win."""
         self.generation_config = {**defaults, **self.generation_config}
+
+    def prune_heads(self, heads: dict[str, list[int]]) -> None:
+        """Remove attention heads for real, as transformers' `prune_heads` (which BART lacks there):
+        {"encoder.layers.0.self_attn": [1, 3], ...}, indices among the module's original heads.
+        Recorded in config.pruned_attention_heads, so a saved model rebuilds at its pruned shape;
+        a module may lose more heads later (iterative pruning). Before quantization: learned
+        scales would need pruning too."""
+        if self.quant_config is not None:
+            raise ConfigError("prune_heads: prune the full-precision model, then quantize it")
+        done = self.config.pruned_attention_heads
+        gone = [f"{path} head {h}" for path, hs in heads.items() for h in hs if h in done.get(path, ())]
+        if gone:
+            raise ConfigError(f"prune_heads: {', '.join(gone)} already pruned")
+        config = replace(self.config, pruned_attention_heads={  # checks every path and index
+            **done, **{path: sorted([*done.get(path, ()), *hs]) for path, hs in heads.items() if hs}})
+        for path, pruned in heads.items():
+            kept = self.config.kept_heads(path)  # original index -> index among the heads still there
+            if pruned:
+                self.get_submodule(path).prune([kept.index(h) for h in pruned])
+        self.config = config
 
     def tie_embedding(self, embedding: nn.Module) -> None:
         """Put `embedding` (a quantized or integer one) in the place of the shared token embedding:

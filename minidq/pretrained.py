@@ -148,7 +148,9 @@ def read_generation_config(directory: Path) -> dict:
 
 
 def save_pretrained(model: Bart, path: str | Path) -> None:
-    """Write config.json + model.safetensors that transformers' Bart/MBartForConditionalGeneration loads."""
+    """Write config.json + model.safetensors that transformers' Bart/MBartForConditionalGeneration loads,
+    unless heads were pruned (config.pruned_attention_heads): transformers' BART has one head count
+    per stack, so such a checkpoint loads in minidq only (its tensors' shapes say why in transformers)."""
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(directory)

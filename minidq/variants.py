@@ -9,6 +9,12 @@ steps, batch, learning rate, training examples), so its row against plain DQ's i
     DQ+LSQ      learned step sizes for weights, embeddings and activations (LSQ, minidq.learned)
     DQ+elastic  learned activation scale and offset (TBT's elastic quantizer); weights as DQ
     DQ+KL       the logits term as KL at temperature 2 (Hinton et al.) instead of DQ-BART's MSE
+    DQ+heads25  25% of the student's attention heads pruned before DQ (minidq.heads: Michel et
+                al.'s importance on 16 training batches); the attention term on the kept heads
+    DQ+heads50  the same with 50%
+
+A variant claims to beat plain DQ, except pruning, which claims to cost little: to be about as
+good as plain DQ with fewer heads.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ class Variant:
     quant: dict = field(default_factory=dict)    # QuantConfig options on top of the row's W-E-A bits
     distill: dict | None = field(default_factory=dict)  # DistillConfig changes; None: the task loss alone
     seqkd: bool = False                          # train on the teacher's outputs (sequence-level KD)
+    prune_heads: float = 0.0                     # fraction of attention heads removed before training
+    claim: str = "better"                        # against plain DQ: "better", or "close" (costs little)
 
 
 VARIANTS = {
@@ -34,7 +42,10 @@ VARIANTS = {
     "DQ+LSQ": Variant(quant=dict(weight_method="lsq", act_method="lsq")),
     "DQ+elastic": Variant(quant=dict(act_method="elastic")),
     "DQ+KL": Variant(distill=dict(logits_kind="kl", temperature=2.0)),
+    "DQ+heads25": Variant(prune_heads=0.25, claim="close"),
+    "DQ+heads50": Variant(prune_heads=0.5, claim="close"),
 }
+PRUNE_BATCHES = 16  # training batches the head importance is measured on
 SETTINGS = (("2-2-8", "6-6"), ("2-2-8", "6-3"))  # the paper's main setting, and one where DQ falls off
 
 

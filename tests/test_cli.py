@@ -405,3 +405,22 @@ def test_tokenizer_command(capsys, tiny_data, tmp_path):
     assert_one_line_error(code, err, "already holds a tokenizer", "--overwrite")
     code, _, err = run_cli(capsys, "tokenizer", "--data", tiny_data, "--vocab-size", 100, "--out", tmp_path / "t2")
     assert_one_line_error(code, err, "--vocab-size 100")
+
+
+def test_distill_prune_heads_trains_packs_and_info_lists_the_heads(capsys, tiny_data, tmp_path):
+    code, out, err = run_cli(capsys, "distill", "--teacher", TEACHER, "--data", tiny_data, "--out", tmp_path / "d",
+                             "--layers", "2-1", "--max-steps", 2, "--batch-size", 4, "--eval-every", 2,
+                             "--eval-examples", 1, "--prune-heads", 0.5, "--prune-batches", 2,
+                             "--max-source-length", 64, "--max-target-length", 16, "--no-progress")
+    assert code == 0, err
+    from minidq.export import load_packed
+    student = load_packed(tmp_path / "d" / "student.packed")
+    heads = [a.num_heads for a in student.attention_modules()]
+    total = 2 * student.config.encoder_attention_heads + 2 * student.config.decoder_attention_heads
+    assert sum(heads) == total // 2 and min(heads) >= 1
+    code, out, err = run_cli(capsys, "info", tmp_path / "d" / "student.packed")
+    assert code == 0, err
+    assert f"attention heads: {total // 2} of {total} kept" in out
+    code, _, err = run_cli(capsys, "distill", "--teacher", TEACHER, "--data", tiny_data, "--out", tmp_path / "e",
+                           "--layers", "1-1", "--max-steps", 1, "--prune-heads", 1)
+    assert code == 2 and "fraction" in err
