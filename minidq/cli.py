@@ -358,7 +358,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
     student = make_student(teacher, encoder_layers, decoder_layers)
     batches = train_and_valid(args, student, tokenizer)
     if args.prune_heads:  # once, before quantization: see minidq.heads
-        prune_least_important(student, islice(batches[0].epoch(0), args.prune_batches), task_loss, args.prune_heads)
+        prune_least_important(student, islice(batches[0].epoch(0), args.prune_batches), task_loss, args.prune_heads,
+                              steps=args.prune_rounds)
     quantize(student, quant_config)
     if args.weighted:  # the authors' --weighted preset
         distill_cfg = replace(DistillConfig.weighted(), logits_kind=args.logits_loss, temperature=args.temperature)
@@ -611,6 +612,8 @@ def add_distill_command(sub, common: argparse.ArgumentParser) -> None:
                         "Michel et al.'s gradient measure, before training (default: 0, none)")
     p.add_argument("--prune-batches", type=at_least(1), default=16,
                    help="training batches the head importance is measured on")
+    p.add_argument("--prune-rounds", type=at_least(1), default=1,
+                   help="prune in this many rounds, measuring the importances again after each (default: 1)")
     p.add_argument("--seqkd-data", help="sequence-level KD: train on this JSONL of the teacher's outputs "
                                         "(minidq seqkd) instead of the train split; valid stays as it is")
     p.add_argument("--weighted", action="store_true",

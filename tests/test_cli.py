@@ -410,7 +410,7 @@ def test_tokenizer_command(capsys, tiny_data, tmp_path):
 def test_distill_prune_heads_trains_packs_and_info_lists_the_heads(capsys, tiny_data, tmp_path):
     code, out, err = run_cli(capsys, "distill", "--teacher", TEACHER, "--data", tiny_data, "--out", tmp_path / "d",
                              "--layers", "2-1", "--max-steps", 2, "--batch-size", 4, "--eval-every", 2,
-                             "--eval-examples", 1, "--prune-heads", 0.5, "--prune-batches", 2,
+                             "--eval-examples", 1, "--prune-heads", 0.5, "--prune-batches", 2, "--prune-rounds", 2,
                              "--max-source-length", 64, "--max-target-length", 16, "--no-progress")
     assert code == 0, err
     from minidq.export import load_packed
