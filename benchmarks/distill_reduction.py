@@ -32,7 +32,8 @@ def main() -> None:
     variants = {"mean": DistillConfig(), "sum": DistillConfig(reduction="sum"), "weighted": DistillConfig.weighted()}
     results = {}
     for name, distill in variants.items():
-        cfg = DemoConfig(rows=tuple(args.rows.split(",")), distill=distill, split="valid", out=f"{args.out}/{name}")
+        cfg = DemoConfig(rows=tuple(args.rows.split(",")), distill=distill, split="valid", out=f"{args.out}/{name}",
+                         shipped=False)
         summary = run_task(TASKS[args.task], cfg)
         results[name] = (summary["key"], summary["rows"][1:])
     print(f"\n{args.task}, validation split (first 200):")

@@ -42,7 +42,7 @@ def main() -> None:
     results = []
     for seed in args.seeds:
         cfg = DemoConfig(rows=(args.a, args.b), seed=seed, split=args.split, test_examples=args.test_examples,
-                         out=f"{args.out}/seed{seed}")
+                         shipped=False, out=f"{args.out}/seed{seed}")
         if args.variants:
             cfg.train_examples = cfg.steps * cfg.batch_size
         summary = run_task(task, cfg)

@@ -8,7 +8,8 @@ from minidq.demo import ROWS
 
 def test_quick_demo_writes_the_summarization_table(tmp_path, capsys):
     rows_arg = ",".join(r.name for r in ROWS)
-    assert main(["demo", "--quick", "--task", "summarization", "--rows", rows_arg, "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--quick", "--task", "summarization", "--rows", rows_arg, "--no-shipped", "--out",
+                 str(tmp_path)]) == 0
     results = json.loads((tmp_path / "summarization" / "results.json").read_text())
     rows = results["rows"]
     assert [(r["method"], r["quant"], r["layers"]) for r in rows[1:]] == [(r.method, r.quant, r.layers) for r in ROWS]
@@ -36,11 +37,13 @@ def test_quick_demo_writes_the_summarization_table(tmp_path, capsys):
 
 def test_translation_and_qa_tables(tmp_path):
     """The mBART task scores BLEU and chrF; QA scores facts; both write their own folder."""
-    assert main(["demo", "--quick", "--task", "translation", "--rows", "PTQ-2-2-8-6-6", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--quick", "--task", "translation", "--rows", "PTQ-2-2-8-6-6", "--no-shipped",
+                 "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "translation" / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["teacher", "PTQ"]
     assert all(0 <= r["bleu"] <= 100 and 0 <= r["chrf"] <= 100 for r in rows)
-    assert main(["demo", "--quick", "--task", "qa", "--rows", "PTQ-2-2-8-6-6", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--quick", "--task", "qa", "--rows", "PTQ-2-2-8-6-6", "--no-shipped",
+                 "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "qa" / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["teacher", "PTQ"] and "facts_fact_f1" in rows[0]
 
@@ -77,7 +80,7 @@ def test_rows_in_worker_processes_score_as_in_one(tmp_path):
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
         assert main(["demo", "--quick", "--task", "summarization", "--rows", rows, "--workers", str(workers),
-                     "--out", str(out)]) == 0
+                     "--no-shipped", "--out", str(out)]) == 0
         tables[workers] = [json.loads(line) for line in (out / "summarization" / "predictions.jsonl").open()]
         results = json.loads((out / "summarization" / "results.json").read_text())
         assert [r["method"] for r in results["rows"]] == ["teacher", "QAT", "DQ"]
