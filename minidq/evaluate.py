@@ -6,7 +6,7 @@ import time
 import warnings
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import ConfigError
 from .data import Example

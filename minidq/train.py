@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import distributed
 from .atomic import replace_folder
