@@ -514,6 +514,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     cfg = DemoConfig.quick() if args.quick else DemoConfig()
     cfg.out, cfg.progress, cfg.shipped = args.out, progress(args), not args.no_shipped and not args.variants
+    cfg.full = args.full
     if args.rows:
         cfg.rows = tuple(args.rows.split(","))
     if args.task != "all":
@@ -709,6 +710,9 @@ def add_demo_command(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/TASK)")
     p.add_argument("--no-shipped", action="store_true",
                    help="leave out the students shipped in data_samples/TASK/students/ (trained to a full budget)")
+    p.add_argument("--full", action="store_true",
+                   help="retrain every shipped student from its record first (hours on a CPU) and score those: "
+                        "the shipped rows, reproduced")
     p.add_argument("--variants", action="store_true", help="beyond the paper: sequence-level KD, LSQ, elastic "
                    "and KL rows against plain DQ at 2-2-8 6-6 and 6-3 (minidq.variants), instead of the paper's rows")
     p.add_argument("--seqkd-data", help="the teacher's outputs for the training sources (minidq seqkd); "

@@ -18,6 +18,11 @@ it). The paper's claims are checked with paired bootstrap intervals (minidq.stat
 bands that make a task worth running (a teacher that is good but not perfect, QAT clearly below
 it) are printed as holding or not.
 
+Beside the rows it trains at the demo's budget, the table scores the students shipped in
+data_samples/TASK/students/ (trained to a full budget by minidq.students, each with its command,
+seed and log), loaded from their packed files; `--full` trains each of them again from its record
+first and scores those instead: the shipped rows, reproduced (hours on a CPU).
+
 `--variants` runs, instead, the rows beyond the paper (minidq.variants: sequence-level KD, learned
 quantizer scales, a KL logits term), each against plain DQ at 2-2-8 6-6 and 6-3 on the same budget.
 
@@ -46,7 +51,7 @@ from .heads import prune_least_important
 from .model import Bart
 from .quant import QuantConfig, quantize
 from .stats import paired_bootstrap
-from .students import shipped
+from .students import StudentRun, ship, shipped, train_student
 from .tasks import SAMPLES, TASKS, Scorer, Task
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train
@@ -101,6 +106,8 @@ class DemoConfig:
     shipped: bool = True           # also score the students shipped in data_samples/TASK/students/ (trained
                                    # to a full budget, minidq.students) as rows "shipped:ROW", unless the
                                    # teacher or the data are the user's
+    full: bool = False             # retrain each shipped student from its record first (hours), and score
+                                   # the retrained ones in their place: the shipped table, reproduced
 
     @classmethod
     def quick(cls, **overrides) -> "DemoConfig":
@@ -186,12 +193,12 @@ def score_row(ctx: Context, name: str) -> tuple[dict, list[str]]:
     Seeded here, so a row's figures do not depend on which rows ran before it, or where."""
     torch.manual_seed(ctx.cfg.seed)
     if name.startswith(SHIPPED):  # loaded from its packed file and scored as a user would
-        packed, record = shipped(SAMPLES / ctx.task.name / "students")[name.removeprefix(SHIPPED)]
+        packed, record = shipped(students_dir(ctx.task, ctx.cfg))[name.removeprefix(SHIPPED)]
         run = record["run"]
         figures, preds = ctx.score(load_packed(packed).to(ctx.cfg.device))
         return {"method": run["method"], "quant": run["quant"], "layers": run["layers"],
                 "bytes": footprint(packed).model_bytes, **figures, "train_s": 0.0,
-                "trained": f"{run['steps']} steps (shipped)"}, preds
+                "trained": f"{run['steps']} steps ({'retrained' if ctx.cfg.full else 'shipped'})"}, preds
     if name == "teacher":
         figures, preds = ctx.score(ctx.teacher)
         layers = f"{ctx.teacher.config.encoder_layers}-{ctx.teacher.config.decoder_layers}"
@@ -208,6 +215,22 @@ def score_row(ctx: Context, name: str) -> tuple[dict, list[str]]:
     return {"method": row.method, "quant": row.quant, "layers": row.layers,
             "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer
             **figures, "train_s": train_s, "trained": f"{ctx.cfg.steps} steps (here)" if row.method != "PTQ" else "-"}, preds
+
+
+def students_dir(task: Task, cfg: DemoConfig) -> Path:
+    """Where the task's full-budget students are read from: shipped, or retrained by --full."""
+    return Path(cfg.out) / task.name / "students" if cfg.full else SAMPLES / task.name / "students"
+
+
+def retrain_shipped(task: Task, cfg: DemoConfig) -> None:
+    """`--full`: each shipped student trained again from its record (its run's settings, the same
+    code path, minidq.students) and shipped into OUT/TASK/students/; a run already done is reused."""
+    for row, (_, record) in shipped(SAMPLES / task.name / "students").items():
+        run = StudentRun(**record["run"])
+        print(f"retraining {row}: {record['command']}", flush=True)
+        train_student(run, Path(cfg.out) / task.name / "full" / row, teacher_dir=SAMPLES / task.name / "teacher",
+                      data_dir=SAMPLES / task.name)
+        ship(run, Path(cfg.out) / task.name / "full" / row, students_dir(task, cfg), record["command"])
 
 
 _WORKER_CONTEXT: dict[str, Context] = {}  # a worker process's Context, built on its first row
@@ -267,8 +290,10 @@ def run_task(task: Task, cfg: DemoConfig) -> dict:
         lead = scorer.figures([" ".join(s.split()[:30]) for s in scorer.sources])
         print("lead-30 baseline: " + _figures_text(lead))
     own = cfg.teacher is not None or cfg.data is not None  # the shipped students belong to the shipped teachers
-    ship = sorted(shipped(SAMPLES / task.name / "students")) if cfg.shipped and not own else []
-    names = ["teacher"] + [SHIPPED + row for row in ship] + [row.name for row in ALL_ROWS if row.name in cfg.rows]
+    if cfg.full and cfg.shipped and not own:
+        retrain_shipped(task, cfg)
+    full_budget = sorted(shipped(students_dir(task, cfg))) if cfg.shipped and not own else []
+    names = ["teacher"] + [SHIPPED + row for row in full_budget] + [row.name for row in ALL_ROWS if row.name in cfg.rows]
     done = score_rows(ctx, names)
     results = [{"row": name, **done[name][0]} for name in names]
     predictions = {name: done[name][1] for name in names}

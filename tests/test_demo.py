@@ -87,35 +87,38 @@ def test_rows_in_worker_processes_score_as_in_one(tmp_path):
     assert tables[1] == tables[2]
 
 
-def test_shipped_students_are_scored_beside_the_rows_trained_here(tmp_path, monkeypatch):
-    """A student shipped in data_samples/TASK/students/ (here: a quickly trained one, shipped into
-    a copy of the samples folder) is a row of the table, scored from its packed file, with the
-    paper's claims made for the shipped rows too."""
+def test_shipped_students_are_scored_beside_the_rows_trained_here_and_full_retrains_them(tmp_path, monkeypatch):
+    """A student shipped in data_samples/TASK/students/ (here: a copy of the samples folder with a
+    few examples, and a student trained on them for 2 steps) is a row of the table, scored from its
+    packed file, with the paper's claims made for the shipped rows too; `--full` trains it again
+    from its record and scores the same figures."""
     import shutil
 
     from minidq import demo, students
     from minidq.tasks import SAMPLES
 
-    samples = tmp_path / "samples"
-    shutil.copytree(SAMPLES / "summarization", samples / "summarization",
-                    ignore=shutil.ignore_patterns("students"))
-    run = students.StudentRun("summarization", "DQ", "2-2-8", "1-1", lr=1e-4, steps=2, eval_every=2, batch_size=4,
-                              valid_examples=2)
-    small = tmp_path / "small"
-    small.mkdir()
+    task = tmp_path / "samples" / "summarization"
+    shutil.copytree(SAMPLES / "summarization" / "teacher", task / "teacher")
     for split, n in (("train", 8), ("valid", 2), ("test", 2)):
         lines = (SAMPLES / "summarization" / f"{split}.jsonl").read_text().splitlines()[:n]
-        (small / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    students.train_student(run, tmp_path / "run", data_dir=small)
-    students.ship(run, tmp_path / "run", samples / "summarization" / "students", command="(test)")
-    monkeypatch.setattr(demo, "SAMPLES", samples)
-    assert main(["demo", "--quick", "--task", "summarization", "--rows", "DQ-2-2-8-6-3", "--out",
-                 str(tmp_path / "out")]) == 0
-    results = json.loads((tmp_path / "out" / "summarization" / "results.json").read_text())
-    assert [r["row"] for r in results["rows"]] == ["teacher", "shipped:DQ-2-2-8-1-1", "DQ-2-2-8-6-3"]
-    assert results["rows"][1]["trained"] == "2 steps (shipped)" and results["rows"][2]["trained"] == "2 steps (here)"
+        (task / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    run = students.StudentRun("summarization", "DQ", "2-2-8", "1-1", lr=1e-4, steps=2, eval_every=2, batch_size=4,
+                              valid_examples=2)
+    students.train_student(run, tmp_path / "run", teacher_dir=task / "teacher", data_dir=task)
+    students.ship(run, tmp_path / "run", task / "students", command="(test)")
+    monkeypatch.setattr(demo, "SAMPLES", tmp_path / "samples")
+    tables = {}
+    for flags in ([], ["--full"], ["--no-shipped"]):
+        out = tmp_path / ("out" + "".join(flags))
+        assert main(["demo", "--quick", "--task", "summarization", "--rows", "DQ-2-2-8-6-3", *flags, "--out",
+                     str(out)]) == 0
+        tables[tuple(flags)] = json.loads((out / "summarization" / "results.json").read_text())["rows"]
+    shipped_row, retrained_row = tables[()][1], tables[("--full",)][1]
+    assert [r["row"] for r in tables[()]] == ["teacher", "shipped:DQ-2-2-8-1-1", "DQ-2-2-8-6-3"]
+    assert shipped_row["trained"] == "2 steps (shipped)" and tables[()][2]["trained"] == "2 steps (here)"
     assert "| DQ | 2-2-8 | 1-1 | 2 steps (shipped) |" in (tmp_path / "out" / "summarization" / "results.md").read_text()
-    assert main(["demo", "--quick", "--task", "summarization", "--rows", "DQ-2-2-8-6-3", "--no-shipped", "--out",
-                 str(tmp_path / "out2")]) == 0
-    results = json.loads((tmp_path / "out2" / "summarization" / "results.json").read_text())
-    assert [r["row"] for r in results["rows"]] == ["teacher", "DQ-2-2-8-6-3"]
+    assert retrained_row["trained"] == "2 steps (retrained)"
+    assert (tmp_path / "out--full" / "summarization" / "students" / "DQ-2-2-8-1-1.packed").is_file()
+    assert {k: v for k, v in retrained_row.items() if k != "trained"} == \
+        {k: v for k, v in shipped_row.items() if k != "trained"}  # the same figures, retrained
+    assert [r["row"] for r in tables[("--no-shipped",)]] == ["teacher", "DQ-2-2-8-6-3"]
