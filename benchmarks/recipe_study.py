@@ -113,11 +113,14 @@ def cmd_report(args) -> None:
     # paired intervals of each finished run's last evaluation against the paper setting's, same student
     valid_ex = load_split(data_dir, "valid")[: args.valid_examples]
     scorer = Scorer.for_examples(task, valid_ex, data_dir, "valid")
-    lines += ["", "Last evaluation against the paper setting at the same student, lr and steps "
-                  "(paired bootstrap 95% interval, 1000 resamples):", ""]
+    lines += ["", "Last evaluation against the paper setting at the same student and steps, at the same lr where "
+                  "there is such a run, else at the paper's own lr 5e-4 (paired bootstrap 95% interval, 1000 "
+                  "resamples):", ""]
     for r in runs:
-        base_name = "paper-lr" + r["run"].split("-lr", 1)[1]
-        base = next((b for b in runs if b["student"] == r["student"] and b["run"] == base_name), None)
+        same_lr = "paper-lr" + r["run"].split("-lr", 1)[1]
+        own_lr = "paper-lr0.0005-steps" + r["run"].split("-steps", 1)[1]
+        base = next((b for name in (same_lr, own_lr) for b in runs
+                     if b["student"] == r["student"] and b["run"] == name), None)
         if base is None or base is r or not (r["done"] and base["done"]):
             continue
         a, b = (json.loads(sorted(x["dir"].glob("preds_*.json"))[-1].read_text()) for x in (r, base))
