@@ -57,6 +57,9 @@ class FakeQuantizer(nn.Module):
         """(codes, scale[, offset]) with dequantize(...) equal to forward(x)."""
         raise TypeError(f"{type(self).__name__} does not quantize: it has no codes")
 
+    def extra_repr(self) -> str:
+        return "identity: no quantization" if self.scheme is None else ""
+
 
 NoQuant = FakeQuantizer  # the name a slot that does not quantize reads best with
 
