@@ -183,17 +183,17 @@ class Tokenizer:
         """The vocabulary strings behind ids, in the byte-to-unicode alphabet ('Ġ' is a space)."""
         return [self._tok.id_to_token(int(i)) for i in ids]
 
-    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+    def encode(self, text: str, max_length: int | None = None, add_special_tokens: bool = True) -> list[int]:
         """`<s> text </s>` (mBART: `text </s> src_lang`); when longer than max_length, the text is
-        cut but the special tokens are kept."""
-        e = self._tok.encode(text)
+        cut but the special tokens are kept. add_special_tokens=False: the text's own ids (as HF's)."""
+        e = self._tok.encode(text, add_special_tokens=add_special_tokens)
         return self._truncate(e.ids, e.special_tokens_mask, max_length)
 
     def encode_target(self, text: str, max_length: int | None = None) -> list[int]:
         """A decoder-side text: as `encode` for BART, `text </s> tgt_lang` for mBART."""
         if self.tgt_lang is None:
             return self.encode(text, max_length)
-        ids = self._tok.encode(text, add_special_tokens=False).ids + [self.eos_token_id, self.token_id(self.tgt_lang)]
+        ids = self.encode(text, add_special_tokens=False) + [self.eos_token_id, self.token_id(self.tgt_lang)]
         return self._truncate(ids, [0] * (len(ids) - 2) + [1, 1], max_length)
 
     def decode(self, ids: Iterable[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:

@@ -185,3 +185,14 @@ def test_damaged_tokenizer_json(saved, tmp_path):
     (tmp_path / "tokenizer.json").write_bytes((saved / "tokenizer.json").read_bytes()[:500])
     with pytest.raises(TokenizerError, match="cannot read the tokenizer files"):
         Tokenizer.from_pretrained(tmp_path)
+
+
+def test_encode_without_special_tokens_is_the_text_alone():
+    from minidq.tasks import SAMPLES
+
+    text = "She carries our green window with a big dog."
+    bart = Tokenizer.from_pretrained(SAMPLES / "summarization" / "teacher")
+    assert bart.encode(text, add_special_tokens=False) == bart.encode(text)[1:-1]  # <s> ... </s>
+    mbart = Tokenizer.from_pretrained(SAMPLES / "translation" / "teacher")
+    assert mbart.encode(text, add_special_tokens=False) == mbart.encode(text)[:-2]  # ... </s> en_XX
+    assert mbart.encode_target(text)[:-2] == mbart.encode(text, add_special_tokens=False)
