@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,7 @@ class BartConfig:
 
     def kept_heads(self, path: str) -> list[int]:
         """The original indices of the heads the attention module at `path` still has."""
-        pruned = set(self.pruned_attention_heads.get(path, ()))
-        return [h for h in range(self.attention_heads(path)) if h not in pruned]
+        return kept_heads(self.attention_heads(path), self.pruned_attention_heads.get(path, ()))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BartConfig":
@@ -169,6 +169,12 @@ FIELD_TYPES = {
     "dict[str, list[int]]": ((dict,), "an object of lists of head indices"),
 }
 ATTENTION_PATH = re.compile(r"(encoder)\.layers\.(\d+)\.self_attn|(decoder)\.layers\.(\d+)\.(self_attn|encoder_attn)")
+
+
+def kept_heads(heads: int, pruned: Iterable[int]) -> list[int]:
+    """Of a module's `heads` heads, the indices not in `pruned`."""
+    pruned = set(pruned)
+    return [h for h in range(heads) if h not in pruned]
 
 
 def check_pruned(config: BartConfig, path: str, heads: Any) -> None:

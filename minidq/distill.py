@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from . import distributed
-from .config import ConfigError
+from .config import ConfigError, kept_heads
 from .model import Bart, Seq2SeqLMOutput
 
 # The authors' layer choice for a 6-layer teacher (student depth -> teacher layers copied).
@@ -207,7 +207,7 @@ class DistillLoss:
         if not self.pruned_heads:
             return None
         total = self.teacher.config.attention_heads(path)
-        return [[h for h in range(total) if h not in self.pruned_heads.get(path.format(i=i), ())] for i in range(layers)]
+        return [kept_heads(total, self.pruned_heads.get(path.format(i=i), ())) for i in range(layers)]
 
     def pairs(self, out: Seq2SeqLMOutput) -> tuple[list[int], list[int]]:
         """The teacher layers the student's encoder and decoder layers are paired with. The

@@ -75,16 +75,17 @@ def choose_heads(importance: dict[str, torch.Tensor], fraction: float) -> dict[s
     into per-module head counts of at least one)."""
     if not 0 <= fraction < 1:
         raise ConfigError(f"prune fraction {fraction!r}: must be in [0, 1)")
-    total = sum(len(v) for v in importance.values())
+    target = round(fraction * sum(len(v) for v in importance.values()))
     ranked = sorted((float(v[h]), path, h) for path, v in importance.items() for h in range(len(v)))
     left = {path: len(v) for path, v in importance.items()}
     pruned: dict[str, list[int]] = {path: [] for path in importance}
     for _, path, h in ranked:
-        if sum(map(len, pruned.values())) >= round(fraction * total):
+        if target == 0:
             break
         if left[path] > 1:
             pruned[path].append(h)
             left[path] -= 1
+            target -= 1
     return {path: sorted(h) for path, h in pruned.items() if h}
 
 
@@ -104,16 +105,14 @@ def prune_least_important(model: Bart, batches: Iterable[dict], loss_fn: LossFn,
     return model.config.pruned_attention_heads
 
 
-
 def heads_table(config: BartConfig) -> str:
     """Heads left per layer, for `minidq info`: one line per kind of attention."""
     paths = config.attention_paths()
-    kept, total = (sum(len(config.kept_heads(p)) for p in paths), sum(config.attention_heads(p) for p in paths))
+    kept, total = sum(len(config.kept_heads(p)) for p in paths), sum(config.attention_heads(p) for p in paths)
     lines = [f"attention heads: {kept} of {total} kept (per layer, first to last)"]
-    for name, suffix in (("encoder self-attention", "encoder."), ("decoder self-attention", "self_attn"),
-                         ("decoder cross-attention", "encoder_attn")):
-        of_kind = [p for p in paths if (p.startswith(suffix) if suffix == "encoder." else
-                                        p.startswith("decoder.") and p.endswith(suffix))]
-        lines.append(f"  {name:<24} " + " ".join(f"{len(config.kept_heads(p))}/{config.attention_heads(p)}"
-                                                 for p in of_kind))
+    for name, path, layers in (("encoder self-attention", "encoder.layers.{i}.self_attn", config.encoder_layers),
+                               ("decoder self-attention", "decoder.layers.{i}.self_attn", config.decoder_layers),
+                               ("decoder cross-attention", "decoder.layers.{i}.encoder_attn", config.decoder_layers)):
+        counts = [f"{len(config.kept_heads(path.format(i=i)))}/{config.attention_heads(path)}" for i in range(layers)]
+        lines.append(f"  {name:<24} " + " ".join(counts))
     return "\n".join(lines)
