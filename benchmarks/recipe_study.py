@@ -133,6 +133,33 @@ def cmd_report(args) -> None:
         plot(runs, key, args.task, Path(args.write).with_suffix(".png"))
 
 
+def cmd_compare(args) -> None:
+    """Run a minus run b, paired over the same examples: on validation at every evaluation both
+    have (their saved predictions), and on test from their packed students (--test-a/--test-b)."""
+    from minidq.evaluate import predict
+    from minidq.export import load_packed, load_packed_tokenizer
+
+    task = TASKS[args.task]
+    data_dir = SAMPLES / task.name
+    runs = [Path(args.out, args.task, name) for name in (args.a, args.b)]
+    valid = load_split(data_dir, "valid")[: args.valid_examples]
+    scorer = Scorer.for_examples(task, valid, data_dir, "valid")
+    steps = sorted({p.name for p in runs[0].glob("preds_*.json")} & {p.name for p in runs[1].glob("preds_*.json")})
+    print(f"{args.task}: {args.a} - {args.b} ({scorer.key()}, paired bootstrap 95%, 1000 resamples)")
+    for name in steps:
+        a, b = (scorer.per_index(json.loads((run / name).read_text())) for run in runs)
+        print(f"  validation, step {int(name[6:12])}: {paired_bootstrap(a, b, len(valid), 1000, 0)}")
+    if args.test_a and args.test_b:
+        test = load_split(data_dir, "test")[: args.test_examples]
+        scorer = Scorer.for_examples(task, test, data_dir, "test")
+        preds = [predict(load_packed(path), load_packed_tokenizer(path), scorer.sources, batch_size=32, progress=False,
+                         num_beams=4, max_length=task.max_length, early_stopping=True)
+                 for path in (args.test_a, args.test_b)]
+        figures = [scorer.figures(p)[scorer.key()] for p in preds]
+        iv = paired_bootstrap(scorer.per_index(preds[0]), scorer.per_index(preds[1]), len(test), 1000, 0)
+        print(f"  test, first {len(test)}: {figures[0]:.1f} - {figures[1]:.1f} = {iv}")
+
+
 def plot(runs: list[dict], key: str, task: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -179,6 +206,16 @@ def main() -> None:
     for name, func, text in (("run", cmd_run, "train one student with one setting, scoring validation at each evaluation"),
                              ("ship", cmd_ship, "pack a finished run's student into data_samples/TASK/students/")):
         add_run_args(sub.add_parser(name, help=text)).set_defaults(func=func)
+    p = sub.add_parser("compare", help="run a minus run b, paired: validation at each evaluation, test if given")
+    p.add_argument("--task", choices=sorted(TASKS), default="summarization")
+    p.add_argument("--a", required=True, help="STUDENT/RUN under --out/TASK, e.g. DQ-2-2-8-6-6/noclip-row-lr0.0001-...")
+    p.add_argument("--b", required=True)
+    p.add_argument("--test-a", help="run a's packed student, to compare on test too")
+    p.add_argument("--test-b", help="run b's packed student")
+    p.add_argument("--valid-examples", type=int, default=200)
+    p.add_argument("--test-examples", type=int, default=200)
+    p.add_argument("--out", default="runs/study")
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("report", help="table (and with --write, a plot) of every run of a task")
     p.add_argument("--task", choices=sorted(TASKS), default="summarization")
     p.add_argument("--valid-examples", type=int, default=200)
