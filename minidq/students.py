@@ -115,8 +115,11 @@ def train_student(run: StudentRun, out: str | Path, settings: dict | None = None
     cfg = TrainConfig(out_dir=str(out), max_steps=run.steps, batch_size=run.batch_size, lr=run.lr,
                       warmup_steps=max(10, run.steps // 20), eval_every=run.eval_every, eval_examples=0,
                       log_every=50, seed=run.seed, progress=False)
+    # A run stopped before its first checkpoint left only its records: it starts again, and train's
+    # overwrite keeps those records in OUT/previous/ until the new run has saved.
+    resume = (out / "last.ckpt").is_file()
     figures = train(student, tokenizer, batches["train"], batches["valid"], valid_ex, cfg, loss_fn=loss_fn,
-                    resume=(out / "last.ckpt").is_file(), on_eval=on_eval, settings=settings or {})
+                    resume=resume, overwrite=not resume, on_eval=on_eval, settings=settings or {})
     if clips:
         (out / "clips.json").write_text(json.dumps(clips, indent=1) + "\n")
     (out / "done.json").write_text(json.dumps(figures) + "\n")

@@ -47,6 +47,17 @@ def test_a_run_is_a_validation_curve_and_finishes_once(finished, small_data):
     assert (out / "log.jsonl").read_text() == log
 
 
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(finished, small_data, tmp_path):
+    out, figures = finished
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    for name in ("log.jsonl", "train_config.json"):  # what a run killed before step 2 leaves
+        (stopped / name).write_text((out / name).read_text().splitlines()[0] + "\n")
+    assert train_student(RUN, stopped, data_dir=small_data) == figures
+    evals = [r["step"] for r in map(json.loads, (stopped / "log.jsonl").read_text().splitlines()) if "val_loss" in r]
+    assert evals == [2, 4]  # one curve, the new run's
+
+
 def test_a_shipped_student_is_its_best_checkpoint_packed_with_its_record(finished, tmp_path):
     out, _ = finished
     packed = ship(RUN, out, tmp_path, command="python benchmarks/recipe_study.py run ...")
