@@ -36,6 +36,9 @@ from pathlib import Path
 import torch
 
 from minidq.data import load_split
+from minidq.metrics import fact_scores
+from minidq.model import Bart
+from minidq.tokenizer import Tokenizer
 from minidq.stats import paired_bootstrap
 from minidq.students import StudentRun, ship, train_student
 from minidq.tasks import SAMPLES, TASKS, Scorer
@@ -135,7 +138,8 @@ def cmd_report(args) -> None:
 
 def cmd_compare(args) -> None:
     """Run a minus run b, paired over the same examples: on validation at every evaluation both
-    have (their saved predictions), and on test from their packed students (--test-a/--test-b)."""
+    have (their saved predictions), and on test from their packed students (--test-a/--test-b),
+    with, on the fact tasks, how each does where the teacher is right and where it is wrong."""
     from minidq.evaluate import predict
     from minidq.export import load_packed, load_packed_tokenizer
 
@@ -152,12 +156,32 @@ def cmd_compare(args) -> None:
     if args.test_a and args.test_b:
         test = load_split(data_dir, "test")[: args.test_examples]
         scorer = Scorer.for_examples(task, test, data_dir, "test")
-        preds = [predict(load_packed(path), load_packed_tokenizer(path), scorer.sources, batch_size=32, progress=False,
-                         num_beams=4, max_length=task.max_length, early_stopping=True)
-                 for path in (args.test_a, args.test_b)]
+        models = [(load_packed(path), load_packed_tokenizer(path)) for path in (args.test_a, args.test_b)]
+        if scorer.facts:  # the teacher too, to see whose mistakes each student makes
+            teacher_dir = data_dir / "teacher"
+            models.append((Bart.from_pretrained(teacher_dir), Tokenizer.from_pretrained(teacher_dir)))
+        preds = [predict(model, tokenizer, scorer.sources, batch_size=32, progress=False, num_beams=4,
+                         max_length=task.max_length, early_stopping=True) for model, tokenizer in models]
         figures = [scorer.figures(p)[scorer.key()] for p in preds]
         iv = paired_bootstrap(scorer.per_index(preds[0]), scorer.per_index(preds[1]), len(test), 1000, 0)
         print(f"  test, first {len(test)}: {figures[0]:.1f} - {figures[1]:.1f} = {iv}")
+        if scorer.facts:
+            print(teacher_breakdown(scorer, preds[2], {"a": preds[0], "b": preds[1]}))
+
+
+def teacher_breakdown(scorer: Scorer, teacher: list[str], students: dict[str, list[str]]) -> str:
+    """Does a student lose by copying its teacher's mistakes, or on examples the teacher gets right?
+    Each student's facts-right count among the examples the teacher gets wrong and among those it
+    gets right, and how many of its outputs are the teacher's word for word."""
+    right = lambda preds: [fact_scores(p, f, d)[0] == 1.0 for p, f, d in zip(preds, *scorer.facts)]
+    t = right(teacher)
+    lines = [f"  teacher: right on {sum(t)} of {len(t)} test examples, wrong on {len(t) - sum(t)}"]
+    for name, preds in students.items():
+        s = right(preds)
+        lines.append(f"  {name}: right on {sum(x for x, y in zip(s, t) if not y)} of the teacher's {len(t) - sum(t)} "
+                     f"wrong, {sum(x for x, y in zip(s, t) if y)} of its {sum(t)} right; "
+                     f"{sum(p == q for p, q in zip(preds, teacher))} outputs identical to the teacher's")
+    return "\n".join(lines)
 
 
 def plot(runs: list[dict], key: str, task: str, path: Path) -> None:

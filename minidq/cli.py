@@ -704,8 +704,8 @@ def add_demo_command(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a seconds-long version (for tests)")
     p.add_argument("--task", choices=("all", "summarization", "qa", "translation"), default="all",
                    help="one task's table, or all three (default)")
-    p.add_argument("--rows", help="comma-separated rows to run, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-1 "
-                                  "(default: all but DQ-2-2-8-6-1)")
+    p.add_argument("--rows", help="comma-separated rows to train here, e.g. PTQ-2-2-8-6-6,DQ-2-2-8-6-1 (default: "
+                                  "PTQ, QAT and DQ 2-2-8 6-6, and the paper's rows no shipped student stands for)")
     p.add_argument("--teacher", help="teacher checkpoint folder (default: data_samples/TASK/teacher)")
     p.add_argument("--data", help="data folder with train/valid/test.jsonl (default: data_samples/TASK)")
     p.add_argument("--no-shipped", action="store_true",

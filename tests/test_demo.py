@@ -122,3 +122,12 @@ def test_shipped_students_are_scored_beside_the_rows_trained_here_and_full_retra
     assert {k: v for k, v in retrained_row.items() if k != "trained"} == \
         {k: v for k, v in shipped_row.items() if k != "trained"}  # the same figures, retrained
     assert [r["row"] for r in tables[("--no-shipped",)]] == ["teacher", "DQ-2-2-8-6-3"]
+
+
+def test_by_default_shipped_students_stand_for_their_rows_but_ptq_and_the_key_pair_still_train():
+    from minidq.demo import DEFAULT_ROWS, DemoConfig, live_rows
+
+    assert live_rows(DemoConfig(), []) == DEFAULT_ROWS  # nothing shipped: the whole table trains here
+    shipped = ["DQ-2-2-8-6-1", "DQ-2-2-8-6-6", "DQ-8-8-8-6-6", "QAT-2-2-8-6-6"]
+    assert live_rows(DemoConfig(), shipped) == ("PTQ-2-2-8-6-6", "QAT-2-2-8-6-6", "DQ-2-2-8-6-6", "DQ-2-2-8-6-3")
+    assert live_rows(DemoConfig(rows=("DQ-8-8-8-6-6",)), shipped) == ("DQ-8-8-8-6-6",)  # asked for: trained here
