@@ -23,7 +23,15 @@ def int8_linear_per_row_weight(x: torch.Tensor, w_codes: torch.Tensor, w_scale: 
     return acc.to(torch.float32) * (x_scale * w_scale.reshape(1, -1)) + bias
 
 
-def max_abs_sum(K: int, x_bits: int = 8, w_levels: int = 1) -> int:
-    """The largest |sum_k cx[k] * cw[k]| over K terms, with input codes in +-(2^(x_bits-1) - 1) and
-    weight codes in +-w_levels (1 for ternary, 127 for 8-bit): what the accumulator must hold."""
-    return K * (2 ** (x_bits - 1) - 1) * w_levels
+def int8_linear_asymmetric(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
+                           bias: torch.Tensor) -> torch.Tensor:
+    """Per-token uint8 input codes with a zero point (the range min(x, 0)..max(x, 0) onto 0..255),
+    int32 sums of the raw uint8 codes, the zero point folded out with the weight's row sums."""
+    lo = x.amin(dim=-1, keepdim=True).clamp(max=0)                        # (M, 1)
+    hi = x.amax(dim=-1, keepdim=True).clamp(min=0)
+    scale = (hi - lo) / 255
+    zero = torch.round(-lo / scale)                                       # (M, 1): the code of 0.0
+    u = (torch.round(x / scale) + zero).clamp(0, 255).to(torch.int32)    # (M, K) uint8 codes
+    cw = w_codes.to(torch.int32)
+    acc = u @ cw.T - zero.to(torch.int32) * cw.sum(dim=1)                 # (M, N): sum (u - z) cw
+    return acc.to(torch.float32) * (scale * w_scale.reshape(1, -1)) + bias
