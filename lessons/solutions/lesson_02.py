@@ -1,5 +1,5 @@
-"""Lesson 02 exercises: solutions. The notebook imports these so CI runs its checks; delete the
-import in the notebook and write your own to do the exercise."""
+"""Lesson 02 exercises: solutions. While a notebook's exercise is still its stub, `attempt` checks
+the answer of the same name here instead, so the notebook runs top to bottom."""
 
 from __future__ import annotations
 
@@ -15,23 +15,10 @@ def cached_causal_bias(T: int, past_len: int = 0, dtype: torch.dtype = torch.flo
     return (~keep).to(dtype) * torch.finfo(dtype).min
 
 
-def attention_by_loop(x: torch.Tensor, params: dict, num_heads: int,
-                      mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Multi-head self-attention with an explicit loop over heads: head h uses columns
-    h*hd:(h+1)*hd of the projected q, k, v; the heads' outputs are concatenated, then out_proj.
-    params maps "q", "k", "v", "out" to nn.Linear-style (W, b). x (B, T, C) -> (B, T, C)."""
-    def linear(t, name):
-        W, b = params[name]
-        return t @ W.T + b
-
-    C = x.shape[-1]
-    hd = C // num_heads
-    q, k, v = linear(x, "q"), linear(x, "k"), linear(x, "v")        # (B, T, C) each
-    heads = []
-    for h in range(num_heads):
-        cols = slice(h * hd, (h + 1) * hd)
-        scores = q[..., cols] @ k[..., cols].transpose(-1, -2) * hd ** -0.5   # (B, T, T)
-        if mask is not None:
-            scores = scores + mask.squeeze(1) if mask.dim() == 4 else scores + mask
-        heads.append(scores.softmax(-1) @ v[..., cols])                     # (B, T, hd)
-    return linear(torch.cat(heads, dim=-1), "out")                          # (B, T, C)
+def decoder_self_bias(decoder_attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The decoder's self-attention bias (B, 1, T, T): causal and padding masks combined as
+    booleans, then turned into one additive bias, so no entry is ever -inf."""
+    T = decoder_attention_mask.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()                       # (T, T) key j <= query i
+    keep = causal & decoder_attention_mask[:, None, None, :].bool()          # (B, 1, T, T)
+    return (~keep).to(dtype) * torch.finfo(dtype).min
