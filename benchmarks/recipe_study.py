@@ -19,6 +19,9 @@ model in mid-schedule, not a shorter run's end. The settings:
     noclip-row  no clamp, TWN weights with one scale per output row
     noclip-lsqw no clamp, LSQ weight scales (one per tensor)
     lsq-row     LSQ weight scales per row and LSQ activation clips
+    noclip-row-kl  noclip-row, with the logits term a KL divergence of the softened distributions
+                instead of the MSE of raw logits (benchmarks/dq_gradient_terms.py: late in training
+                the MSE's gradient is the tail of the vocabulary's, orthogonal to the task loss's)
 
     python benchmarks/recipe_study.py run --task summarization --method DQ --setting noclip --lr 1e-4 --steps 600
     python benchmarks/recipe_study.py report --task summarization    # table + plot of every finished run
@@ -48,6 +51,7 @@ from minidq.tasks import SAMPLES, TASKS, Scorer
 class Setting:
     quant: dict = field(default_factory=dict)  # QuantConfig options on top of the W-E-A bits
     calibrate: float | None = None             # percentile of |x| per activation site: its clamp
+    distill: dict = field(default_factory=dict)  # DistillConfig options on top of the paper's loss (DQ runs)
 
 
 SETTINGS = {
@@ -58,6 +62,7 @@ SETTINGS = {
     "noclip-row": Setting(dict(clip_val=None, weight_per_row=True)),
     "noclip-lsqw": Setting(dict(clip_val=None, weight_method="lsq")),
     "lsq-row": Setting(dict(weight_method="lsq", weight_per_row=True, act_method="lsq")),
+    "noclip-row-kl": Setting(dict(clip_val=None, weight_per_row=True), distill=dict(logits_kind="kl")),
 }
 
 
@@ -69,7 +74,7 @@ def run_dir(args) -> Path:
 def student_run(args) -> StudentRun:
     setting = SETTINGS[args.setting]
     return StudentRun(args.task, args.method, args.quant, args.layers, setting.quant, setting.calibrate, args.lr,
-                      args.steps, args.eval_every, args.seed, args.batch_size, args.valid_examples)
+                      args.steps, args.eval_every, args.seed, args.batch_size, args.valid_examples, setting.distill)
 
 
 def cmd_run(args) -> None:

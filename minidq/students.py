@@ -44,6 +44,7 @@ class StudentRun:
     seed: int = 0
     batch_size: int = 16
     valid_examples: int = 200    # validation loss and key metric on the first N examples
+    distill_options: dict = field(default_factory=dict)  # DistillConfig options (DQ), e.g. logits_kind="kl"
 
     @property
     def row(self) -> str:
@@ -111,7 +112,7 @@ def train_student(run: StudentRun, out: str | Path, settings: dict | None = None
         (out / f"preds_{step:06d}.json").write_text(json.dumps(preds) + "\n")
         return {k: v for k, v in scorer.figures(preds).items() if k in (scorer.key(), "rougeL", "chrf")}
 
-    loss_fn = DistillLoss(teacher, DistillConfig()) if run.method == "DQ" else task_loss
+    loss_fn = DistillLoss(teacher, DistillConfig(**run.distill_options)) if run.method == "DQ" else task_loss
     cfg = TrainConfig(out_dir=str(out), max_steps=run.steps, batch_size=run.batch_size, lr=run.lr,
                       warmup_steps=max(10, run.steps // 20), eval_every=run.eval_every, eval_examples=0,
                       log_every=50, seed=run.seed, progress=False)
