@@ -23,9 +23,18 @@ def unpack_trits_by_hand(data: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack(digits, dim=1).flatten()[:n].to(torch.uint8)          # (bytes * 5,) -> (n,)
 
 
-def code_bytes(n: int, scheme: str, bits: int = 2) -> int:
-    """Bytes that n codes take in a packed file: 'trits' packs five per byte, 'bits' packs a
-    stream of `bits`-bit fields cut into bytes (the last one padded)."""
-    if scheme == "trits":
-        return -(-n // 5)
-    return -(-n * bits // 8)
+def paper_footprint_mib(config, weight_bits: int, embedding_bits: int) -> float:
+    """The paper's size of a BART of shape `config` (a BartConfig: its layers included), in MiB:
+    every linear weight matrix at weight_bits, the token embedding (tied to the LM head, counted
+    once) at embedding_bits, and everything else in fp32 (4 bytes): biases, LayerNorms, the two
+    position tables (max_position_embeddings + 2 rows each) and final_logits_bias (one per token)."""
+    d, v = config.d_model, config.vocab_size
+    enc_linear = 4 * d * d + 2 * d * config.encoder_ffn_dim                # q, k, v, out; fc1, fc2
+    dec_linear = 8 * d * d + 2 * d * config.decoder_ffn_dim                # self- and cross-attention; fc1, fc2
+    enc_other = 4 * d + config.encoder_ffn_dim + d + 2 * 2 * d             # biases; 2 LayerNorms
+    dec_other = 8 * d + config.decoder_ffn_dim + d + 3 * 2 * d             # biases; 3 LayerNorms
+    linear = config.encoder_layers * enc_linear + config.decoder_layers * dec_linear
+    other = (config.encoder_layers * enc_other + config.decoder_layers * dec_other
+             + 2 * (config.max_position_embeddings + 2) * d + 2 * 2 * d + v)  # positions, layernorm_embedding, bias
+    bits = linear * weight_bits + v * d * embedding_bits + 32 * other
+    return bits / 8 / 2 ** 20
