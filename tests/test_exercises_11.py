@@ -34,7 +34,13 @@ def over_128(x, w_codes, w_scale, bias, clip=2.5):  # 2^7 levels instead of 2^7 
     return (x_codes @ w_codes.float().T) * (x_scale * w_scale) + bias
 
 
-@pytest.mark.parametrize("wrong", [per_token_scale, no_clamp, over_128])
+def scales_one_at_a_time(x, w_codes, w_scale, bias, clip=2.5):  # acc * sx * sw: within rounding, not bit for bit
+    x_scale = x.abs().amax().clamp(max=clip) / 127
+    x_codes = torch.round(x / x_scale).clamp(-127, 127)
+    return (x_codes @ w_codes.float().T) * x_scale * w_scale + bias
+
+
+@pytest.mark.parametrize("wrong", [per_token_scale, no_clamp, over_128, scales_one_at_a_time])
 def test_per_tensor_check_rejects(wrong):
     with pytest.raises(AssertionError):
         check_int8_linear_per_tensor(wrong)
