@@ -1,15 +1,31 @@
 """Solutions to the exercises of lesson 07 (quantizing BART: PTQ, then QAT)."""
 
+import copy
+
 import torch
 
-
-def relative_weight_error(w: torch.Tensor, quantizer) -> float:
-    """||q(w) - w|| / ||w||: how far a quantizer moves a weight matrix, as a share of its size."""
-    return ((quantizer(w) - w).norm() / w.norm()).item()
+from minidq.fakequant import ternary_codes
 
 
-def next_token_agreement(logits_a: torch.Tensor, logits_b: torch.Tensor, keep: torch.Tensor) -> float:
-    """The share of real target positions (keep: (B, T) bool) where two models' most likely next
-    tokens (argmax of logits (B, T, V)) are the same."""
-    same = logits_a.argmax(-1) == logits_b.argmax(-1)   # (B, T)
-    return same[keep].float().mean().item()
+def percentile_clip_quant(x: torch.Tensor, bits: int, quantile: float) -> torch.Tensor:
+    """Symmetric fake quantization whose clamp comes from the data: clip = the `quantile` of |x|
+    (over the whole tensor), then the max-abs grid of the clamped values, as minidq's Quantizer
+    with clip=that value. quantile=1.0 clamps nothing."""
+    clip = torch.quantile(x.detach().abs().flatten().float(), quantile)
+    qmax = 2 ** (bits - 1) - 1
+    x = x.clamp(-clip, clip)
+    scale = x.abs().max() / qmax
+    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+
+
+def ternary_except(model: torch.nn.Module, keep: list[str]) -> torch.nn.Module:
+    """A copy of the model whose nn.Linear weights are all ternary (TWN, clip 2.5: codes * alpha),
+    except those of modules whose name starts with one of the prefixes in `keep` (mixed precision:
+    the sensitive layers stay in full precision). The model passed in is left unchanged."""
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear) and not any(name.startswith(p) for p in keep):
+                codes, alpha = ternary_codes(module.weight, clip=2.5)
+                module.weight.copy_(codes * alpha)
+    return model
