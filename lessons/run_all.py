@@ -1,7 +1,7 @@
 """Execute the lesson notebooks in place, so the repository stores them with their outputs.
 
     python lessons/run_all.py                      # every lesson, in order
-    python lessons/run_all.py 09_dq_bart.ipynb     # one of them
+    python lessons/run_all.py 10_dq_bart.ipynb     # one of them
 
 Each notebook runs top to bottom in a fresh kernel from the lessons/ folder, as a reader runs
 it; the time each took is printed (CI's budget is about two minutes per lesson on 2 CPU cores).

@@ -1,6 +1,7 @@
 """Lesson 06's exercise checks accept the solutions and reject plausible wrong answers."""
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -9,123 +10,107 @@ import torch
 LESSONS = Path(__file__).parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS))
 
-from checks.lesson_06 import check_asymmetric_quant, check_binary_ste, check_per_row_symmetric  # noqa: E402
+from checks.lesson_06 import check_input_gap, check_learning_rate, check_rouge_n_f1  # noqa: E402
 from solutions import lesson_06 as solutions  # noqa: E402
 
 
 def test_the_solutions_pass():
-    check_asymmetric_quant(solutions.asymmetric_quant)
-    check_per_row_symmetric(solutions.per_row_symmetric)
-    check_binary_ste(solutions.BinarySTE)
+    check_rouge_n_f1(solutions.rouge_n_f1)
+    check_learning_rate(solutions.learning_rate)
+    check_input_gap(solutions.input_gap)
 
 
-def asym_2_to_the_b_steps(x, bits):
-    """Off by one: 2^b steps instead of 2^b - 1, so the top of the range is never reached."""
-    lo, hi = x.min(), x.max()
-    scale = (hi - lo) / 2 ** bits
-    return torch.round((x - lo) / scale).clamp(0, 2 ** bits - 1) * scale + lo
+def _grams(tokens, n):
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def asym_forgets_the_offset(x, bits):
-    """The codes are taken from min, but min is not added back."""
-    lo, hi = x.min(), x.max()
-    scale = (hi - lo) / (2 ** bits - 1)
-    return torch.round((x - lo) / scale).clamp(0, 2 ** bits - 1) * scale
+def rouge_unclipped(pred, ref, n):
+    """Counts every predicted n-gram found in the reference, however often it repeats."""
+    p, r = _grams(pred, n), set(_grams(ref, n))
+    hits = sum(g in r for g in p)
+    if hits == 0:
+        return 0.0
+    precision, recall = hits / len(p), min(1.0, hits / len(_grams(ref, n)))
+    return 2 * precision * recall / (precision + recall)
 
 
-def asym_is_the_symmetric_grid(x, bits):
-    qmax = 2 ** (bits - 1) - 1
-    scale = x.abs().max() / qmax
-    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+def rouge_sets(pred, ref, n):
+    """Distinct n-grams only (sets instead of counts)."""
+    p, r = set(_grams(pred, n)), set(_grams(ref, n))
+    hits = len(p & r)
+    if hits == 0:
+        return 0.0
+    return 2 * hits / (len(p) + len(r))
 
 
-@pytest.mark.parametrize("wrong", [asym_2_to_the_b_steps, asym_forgets_the_offset, asym_is_the_symmetric_grid])
-def test_check_asymmetric_quant_rejects(wrong):
+def rouge_recall(pred, ref, n):
+    """Recall reported as the score."""
+    p, r = Counter(_grams(pred, n)), Counter(_grams(ref, n))
+    return sum((p & r).values()) / max(1, sum(r.values()))
+
+
+@pytest.mark.parametrize("wrong", [rouge_unclipped, rouge_sets, rouge_recall])
+def test_check_rouge_n_f1_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_asymmetric_quant(wrong)
+        check_rouge_n_f1(wrong)
 
 
-def per_column(x, bits):
-    """The wrong axis: one scale per column."""
-    qmax = 2 ** (bits - 1) - 1
-    scale = x.abs().amax(dim=-2, keepdim=True) / qmax
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+def warmup_from_zero(step, lr, warmup_steps, total_steps):
+    """Off by one: step 0 gets lr * 0."""
+    if step < warmup_steps:
+        return lr * step / warmup_steps
+    return lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-def per_tensor(x, bits):
-    qmax = 2 ** (bits - 1) - 1
-    scale = x.abs().max() / qmax
-    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+def decay_over_the_whole_run(step, lr, warmup_steps, total_steps):
+    """The decay measured from step 0, not from the end of the warm-up."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    return lr * max(0.0, (total_steps - step) / total_steps)
 
 
-def zero_row_gives_nan(x, bits):
-    """Right for every row but an all-zero one (0 / 0)."""
-    qmax = 2 ** (bits - 1) - 1
-    scale = x.abs().amax(dim=-1, keepdim=True) / qmax
-    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+def no_decay(step, lr, warmup_steps, total_steps):
+    return lr * (step + 1) / warmup_steps if step < warmup_steps else lr
 
 
-def qmax_off_by_one(x, bits):
-    """2^b - 1 as the top code (an unsigned count) instead of 2^(b-1) - 1."""
-    qmax = 2 ** bits - 1
-    scale = x.abs().amax(dim=-1, keepdim=True) / qmax
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return torch.round(x / scale).clamp(-qmax, qmax) * scale
-
-
-@pytest.mark.parametrize("wrong", [per_column, per_tensor, zero_row_gives_nan, qmax_off_by_one])
-def test_check_per_row_symmetric_rejects(wrong):
+@pytest.mark.parametrize("wrong", [warmup_from_zero, decay_over_the_whole_run, no_decay])
+def test_check_learning_rate_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_per_row_symmetric(wrong)
+        check_learning_rate(wrong)
 
 
-class PassesEverything(torch.autograd.Function):
-    """The right forward, but the backward ignores the clip: the gradient passes everywhere."""
-
-    @staticmethod
-    def forward(ctx, w, clip):
-        w = w.clamp(-clip, clip)
-        return torch.where(w >= 0, 1.0, -1.0) * w.abs().mean()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None
+def gap_sign_flipped(model, batch):
+    return -solutions.input_gap(model, batch)
 
 
-class TorchSign(torch.autograd.Function):
-    """torch.sign: sign(0) = 0, a third level the binary quantizer does not have."""
-
-    @staticmethod
-    def forward(ctx, w, clip):
-        ctx.save_for_backward(w)
-        ctx.clip = clip
-        w = w.clamp(-clip, clip)
-        return torch.sign(w) * w.abs().mean()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (w,) = ctx.saved_tensors
-        return grad * (w.abs() <= ctx.clip), None
+def gap_mask_not_rolled(model, batch):
+    """The sources are rolled but their attention masks are not: padding is read as text."""
+    model.eval()
+    with torch.no_grad():
+        paired = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss
+        shuffled = model(batch["input_ids"].roll(1, 0), batch["attention_mask"], labels=batch["labels"]).loss
+    return (shuffled - paired).item()
 
 
-class ScaleBeforeClamp(torch.autograd.Function):
-    """alpha from the unclamped weights."""
-
-    @staticmethod
-    def forward(ctx, w, clip):
-        ctx.save_for_backward(w)
-        ctx.clip = clip
-        alpha = w.abs().mean()
-        return torch.where(w >= 0, 1.0, -1.0) * alpha
-
-    @staticmethod
-    def backward(ctx, grad):
-        (w,) = ctx.saved_tensors
-        return grad * (w.abs() <= ctx.clip), None
+def gap_labels_rolled(model, batch):
+    """The targets rolled instead of the sources: other targets, other token counts."""
+    model.eval()
+    with torch.no_grad():
+        paired = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss
+        shuffled = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"].roll(1, 0)).loss
+    return (shuffled - paired).item()
 
 
-@pytest.mark.parametrize("wrong", [PassesEverything, TorchSign, ScaleBeforeClamp])
-def test_check_binary_ste_rejects(wrong):
+def gap_with_dropout(model, batch):
+    """Left in training mode: dropout makes both losses noisy."""
+    model.train()
+    torch.manual_seed(1)
+    paired = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss
+    shuffled = model(batch["input_ids"].roll(1, 0), batch["attention_mask"].roll(1, 0), labels=batch["labels"]).loss
+    return (shuffled - paired).item()
+
+
+@pytest.mark.parametrize("wrong", [gap_sign_flipped, gap_mask_not_rolled, gap_labels_rolled, gap_with_dropout])
+def test_check_input_gap_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_binary_ste(wrong)
+        check_input_gap(wrong)

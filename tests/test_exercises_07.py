@@ -1,6 +1,5 @@
 """Lesson 07's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import copy
 import sys
 from pathlib import Path
 
@@ -10,76 +9,123 @@ import torch
 LESSONS = Path(__file__).parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS))
 
-from checks.lesson_07 import check_percentile_clip_quant, check_ternary_except  # noqa: E402
-from minidq.fakequant import ternary_codes  # noqa: E402
+from checks.lesson_07 import check_asymmetric_quant, check_binary_ste, check_per_row_symmetric  # noqa: E402
 from solutions import lesson_07 as solutions  # noqa: E402
 
 
 def test_the_solutions_pass():
-    check_percentile_clip_quant(solutions.percentile_clip_quant)
-    check_ternary_except(solutions.ternary_except)
+    check_asymmetric_quant(solutions.asymmetric_quant)
+    check_per_row_symmetric(solutions.per_row_symmetric)
+    check_binary_ste(solutions.BinarySTE)
 
 
-def _symmetric(x, bits, clip):
+def asym_2_to_the_b_steps(x, bits):
+    """Off by one: 2^b steps instead of 2^b - 1, so the top of the range is never reached."""
+    lo, hi = x.min(), x.max()
+    scale = (hi - lo) / 2 ** bits
+    return torch.round((x - lo) / scale).clamp(0, 2 ** bits - 1) * scale + lo
+
+
+def asym_forgets_the_offset(x, bits):
+    """The codes are taken from min, but min is not added back."""
+    lo, hi = x.min(), x.max()
+    scale = (hi - lo) / (2 ** bits - 1)
+    return torch.round((x - lo) / scale).clamp(0, 2 ** bits - 1) * scale
+
+
+def asym_is_the_symmetric_grid(x, bits):
     qmax = 2 ** (bits - 1) - 1
-    x = x.clamp(-clip, clip)
     scale = x.abs().max() / qmax
     return torch.round(x / scale).clamp(-qmax, qmax) * scale
 
 
-def quantile_of_signed_values(x, bits, quantile):
-    """The quantile of x, not of |x|: too small a clamp for data centred on 0."""
-    return _symmetric(x, bits, torch.quantile(x.flatten(), quantile))
+@pytest.mark.parametrize("wrong", [asym_2_to_the_b_steps, asym_forgets_the_offset, asym_is_the_symmetric_grid])
+def test_check_asymmetric_quant_rejects(wrong):
+    with pytest.raises(AssertionError):
+        check_asymmetric_quant(wrong)
 
 
-def fixed_clamp(x, bits, quantile):
-    """DQ-BART's fixed +-2.5, whatever the quantile."""
-    return _symmetric(x, bits, 2.5)
+def per_column(x, bits):
+    """The wrong axis: one scale per column."""
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().amax(dim=-2, keepdim=True) / qmax
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return torch.round(x / scale).clamp(-qmax, qmax) * scale
 
 
-def scale_from_the_unclamped_max(x, bits, quantile):
-    clip = torch.quantile(x.abs().flatten(), quantile)
+def per_tensor(x, bits):
     qmax = 2 ** (bits - 1) - 1
     scale = x.abs().max() / qmax
-    return torch.round(x.clamp(-clip, clip) / scale).clamp(-qmax, qmax) * scale
+    return torch.round(x / scale).clamp(-qmax, qmax) * scale
 
 
-@pytest.mark.parametrize("wrong", [quantile_of_signed_values, fixed_clamp, scale_from_the_unclamped_max])
-def test_check_percentile_clip_quant_rejects(wrong):
+def zero_row_gives_nan(x, bits):
+    """Right for every row but an all-zero one (0 / 0)."""
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().amax(dim=-1, keepdim=True) / qmax
+    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+
+
+def qmax_off_by_one(x, bits):
+    """2^b - 1 as the top code (an unsigned count) instead of 2^(b-1) - 1."""
+    qmax = 2 ** bits - 1
+    scale = x.abs().amax(dim=-1, keepdim=True) / qmax
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+
+
+@pytest.mark.parametrize("wrong", [per_column, per_tensor, zero_row_gives_nan, qmax_off_by_one])
+def test_check_per_row_symmetric_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_percentile_clip_quant(wrong)
+        check_per_row_symmetric(wrong)
 
 
-def _ternary_where(model, quantize_it):
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if isinstance(module, torch.nn.Linear) and quantize_it(name):
-                codes, alpha = ternary_codes(module.weight, clip=2.5)
-                module.weight.copy_(codes * alpha)
-    return model
+class PassesEverything(torch.autograd.Function):
+    """The right forward, but the backward ignores the clip: the gradient passes everywhere."""
+
+    @staticmethod
+    def forward(ctx, w, clip):
+        w = w.clamp(-clip, clip)
+        return torch.where(w >= 0, 1.0, -1.0) * w.abs().mean()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
 
 
-def in_place(model, keep):
-    """Right weights, but the model passed in is changed too (no copy)."""
-    return _ternary_where(model, lambda n: not any(n.startswith(p) for p in keep))
+class TorchSign(torch.autograd.Function):
+    """torch.sign: sign(0) = 0, a third level the binary quantizer does not have."""
+
+    @staticmethod
+    def forward(ctx, w, clip):
+        ctx.save_for_backward(w)
+        ctx.clip = clip
+        w = w.clamp(-clip, clip)
+        return torch.sign(w) * w.abs().mean()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= ctx.clip), None
 
 
-def substring_match(model, keep):
-    """A part of the prefix matched anywhere in the name ("layers.1" in name), so keeping
-    encoder.layers.1 also keeps decoder.layers.1."""
-    return _ternary_where(copy.deepcopy(model), lambda n: not any(p.rstrip(".").split(".", 1)[-1] in n for p in keep))
+class ScaleBeforeClamp(torch.autograd.Function):
+    """alpha from the unclamped weights."""
+
+    @staticmethod
+    def forward(ctx, w, clip):
+        ctx.save_for_backward(w)
+        ctx.clip = clip
+        alpha = w.abs().mean()
+        return torch.where(w >= 0, 1.0, -1.0) * alpha
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= ctx.clip), None
 
 
-def only_the_kept(model, keep):
-    """The rule inverted: the kept layers are the ones made ternary."""
-    return _ternary_where(copy.deepcopy(model), lambda n: any(n.startswith(p) for p in keep))
-
-
-def ignores_keep(model, keep):
-    return _ternary_where(copy.deepcopy(model), lambda n: True)
-
-
-@pytest.mark.parametrize("wrong", [in_place, substring_match, only_the_kept, ignores_keep])
-def test_check_ternary_except_rejects(wrong):
+@pytest.mark.parametrize("wrong", [PassesEverything, TorchSign, ScaleBeforeClamp])
+def test_check_binary_ste_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_ternary_except(wrong)
+        check_binary_ste(wrong)

@@ -1,6 +1,5 @@
 """Lesson 09's checks reject plausible wrong answers and accept the solutions."""
 
-import random
 import sys
 from pathlib import Path
 
@@ -9,43 +8,38 @@ import pytest
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS))
 
-from checks.lesson_09 import check_balanced_config, check_paired_interval  # noqa: E402
+from checks.lesson_09 import check_hidden_loss_sum, check_student_parameters  # noqa: E402
 from solutions import lesson_09 as solutions  # noqa: E402
 
-from minidq.distill import DistillConfig  # noqa: E402
 
-
-def unpaired_interval(a, b, resamples=1000, seed=0):
-    """Each model's examples drawn independently: ignores that both answered the same examples."""
-    n, rng = len(a), random.Random(seed)
-    means = sorted(sum(a[rng.randrange(n)] for _ in range(n)) / n - sum(b[rng.randrange(n)] for _ in range(n)) / n
-                   for _ in range(resamples))
-    return sum(a) / n - sum(b) / n, means[int(0.025 * resamples)], means[int(0.975 * resamples)]
-
-
-def interval_90(a, b, resamples=1000, seed=0):
-    """Paired, but the 5th to 95th percentile: a 90% interval, too narrow."""
-    n, rng = len(a), random.Random(seed)
-    d = [x - y for x, y in zip(a, b)]
-    means = sorted(sum(d[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    return sum(d) / n, means[int(0.05 * resamples)], means[int(0.95 * resamples)]
-
-
-def test_paired_interval():
-    check_paired_interval(solutions.paired_interval)
-    for wrong in (unpaired_interval, interval_90):
-        with pytest.raises(AssertionError):
-            check_paired_interval(wrong)
-
-
-def test_balanced_config():
-    check_balanced_config(solutions.balanced_config)
+def test_student_parameters():
+    check_student_parameters(solutions.student_parameters)
+    right = solutions.student_parameters
     wrong = [
-        lambda n: DistillConfig(hidden=n["hidden"] / n["logits"], attention=n["attention"] / n["logits"]),  # inverted
-        lambda n: DistillConfig(),                                                                          # unchanged
-        lambda n: DistillConfig(ce=n["logits"] / n["ce"], hidden=n["logits"] / n["hidden"],                 # ce rescaled
-                                attention=n["logits"] / n["attention"]),
+        lambda c, e, d: right(c, e, d) - 4 * c.d_model,                  # positions without BART's offset of 2 rows
+        lambda c, e, d: right(c, e, d) + c.vocab_size * c.d_model,       # the LM head counted as its own matrix
+        lambda c, e, d: right(c, e, d) - 2 * c.d_model * d,              # decoder layers with two LayerNorms, not three
+        lambda c, e, d: right(c, e, d) + c.vocab_size,                   # final_logits_bias counted (a buffer)
     ]
     for answer in wrong:
         with pytest.raises(AssertionError):
-            check_balanced_config(answer)
+            check_student_parameters(answer)
+
+
+def masked_mse(a, b, mask):
+    m = mask[..., None].to(a.dtype).expand_as(a)
+    return ((a - b) ** 2 * m).sum() / m.sum()
+
+
+def test_hidden_loss_sum():
+    check_hidden_loss_sum(solutions.hidden_loss_sum)
+    wrong = [
+        lambda s, t, lm, m: solutions.hidden_loss_sum(s, t, lm, m) / (len(lm) + 1),                 # averaged
+        lambda s, t, lm, m: sum(masked_mse(s[i + 1], t[j + 1], m) for i, j in enumerate(lm)),       # no embedding pair
+        lambda s, t, lm, m: sum(masked_mse(s[i], t[j], m) for i, j in enumerate([-1] + lm)),        # off by one
+        lambda s, t, lm, m: sum(((s[i] - t[j]) ** 2).mean()                                          # no mask
+                                for i, j in [(0, 0)] + [(k + 1, x + 1) for k, x in enumerate(lm)]),
+    ]
+    for answer in wrong:
+        with pytest.raises(AssertionError):
+            check_hidden_loss_sum(answer)

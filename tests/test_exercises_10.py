@@ -1,60 +1,51 @@
 """Lesson 10's checks reject plausible wrong answers and accept the solutions."""
 
+import random
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS))
 
-from checks.lesson_10 import check_pack_2bit, check_paper_footprint_mib, check_unpack_trits_by_hand  # noqa: E402
+from checks.lesson_10 import check_balanced_config, check_paired_interval  # noqa: E402
 from solutions import lesson_10 as solutions  # noqa: E402
 
-
-def pack_high_first(u):
-    """The first code in the HIGHEST bits."""
-    u = torch.cat([u.flatten(), torch.zeros((-len(u.flatten())) % 4, dtype=torch.uint8)]).reshape(-1, 4)
-    return (u[:, 0] << 6) | (u[:, 1] << 4) | (u[:, 2] << 2) | u[:, 3]
+from minidq.distill import DistillConfig  # noqa: E402
 
 
-def pack_no_padding(u):
-    """Drops the codes of an incomplete last group instead of padding them."""
-    u = u.flatten()[: len(u.flatten()) // 4 * 4].reshape(-1, 4)
-    return u[:, 0] | (u[:, 1] << 2) | (u[:, 2] << 4) | (u[:, 3] << 6)
+def unpaired_interval(a, b, resamples=1000, seed=0):
+    """Each model's examples drawn independently: ignores that both answered the same examples."""
+    n, rng = len(a), random.Random(seed)
+    means = sorted(sum(a[rng.randrange(n)] for _ in range(n)) / n - sum(b[rng.randrange(n)] for _ in range(n)) / n
+                   for _ in range(resamples))
+    return sum(a) / n - sum(b) / n, means[int(0.025 * resamples)], means[int(0.975 * resamples)]
 
 
-def test_pack_2bit():
-    check_pack_2bit(solutions.pack_2bit)
-    for wrong in (pack_high_first, pack_no_padding):
+def interval_90(a, b, resamples=1000, seed=0):
+    """Paired, but the 5th to 95th percentile: a 90% interval, too narrow."""
+    n, rng = len(a), random.Random(seed)
+    d = [x - y for x, y in zip(a, b)]
+    means = sorted(sum(d[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    return sum(d) / n, means[int(0.05 * resamples)], means[int(0.95 * resamples)]
+
+
+def test_paired_interval():
+    check_paired_interval(solutions.paired_interval)
+    for wrong in (unpaired_interval, interval_90):
         with pytest.raises(AssertionError):
-            check_pack_2bit(wrong)
+            check_paired_interval(wrong)
 
 
-def unpack_highest_first(data, n):
-    return solutions.unpack_trits_by_hand(data, len(data) * 5).reshape(-1, 5).flip(1).flatten()[:n]
-
-
-def test_unpack_trits_by_hand():
-    check_unpack_trits_by_hand(solutions.unpack_trits_by_hand)
-    wrong = [unpack_highest_first,
-             lambda data, n: solutions.unpack_trits_by_hand(data, len(data) * 5)]   # the padding digits kept
-    for answer in wrong:
-        with pytest.raises(AssertionError):
-            check_unpack_trits_by_hand(answer)
-
-
-def test_paper_footprint_mib():
-    check_paper_footprint_mib(solutions.paper_footprint_mib)
-    right = solutions.paper_footprint_mib
+def test_balanced_config():
+    check_balanced_config(solutions.balanced_config)
     wrong = [
-        lambda c, w, e: right(c, w, e) - 4 * c.vocab_size / 2 ** 20,                       # final_logits_bias forgotten
-        lambda c, w, e: right(replace(c, max_position_embeddings=c.max_position_embeddings - 2), w, e),  # 1024 rows
-        lambda c, w, e: right(c, w, e) * 2 ** 20 / 1e6,                                     # MB, not MiB
-        lambda c, w, e: right(c, w, w),                                                      # embedding at weight bits
+        lambda n: DistillConfig(hidden=n["hidden"] / n["logits"], attention=n["attention"] / n["logits"]),  # inverted
+        lambda n: DistillConfig(),                                                                          # unchanged
+        lambda n: DistillConfig(ce=n["logits"] / n["ce"], hidden=n["logits"] / n["hidden"],                 # ce rescaled
+                                attention=n["logits"] / n["attention"]),
     ]
     for answer in wrong:
         with pytest.raises(AssertionError):
-            check_paper_footprint_mib(answer)
+            check_balanced_config(answer)

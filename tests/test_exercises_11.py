@@ -1,88 +1,60 @@
-"""Lesson 11's exercise checks accept the solutions and reject plausible wrong answers."""
+"""Lesson 11's checks reject plausible wrong answers and accept the solutions."""
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-LESSONS = Path(__file__).parent.parent / "lessons"
+LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS))
 
-from checks.lesson_11 import (check_int8_linear_asymmetric, check_int8_linear_per_row_weight,  # noqa: E402
-                              check_int8_linear_per_tensor)
+from checks.lesson_11 import check_pack_2bit, check_paper_footprint_mib, check_unpack_trits_by_hand  # noqa: E402
 from solutions import lesson_11 as solutions  # noqa: E402
 
 
-def test_the_solutions_pass():
-    check_int8_linear_per_tensor(solutions.int8_linear_per_tensor)
-    check_int8_linear_per_row_weight(solutions.int8_linear_per_row_weight)
-    check_int8_linear_asymmetric(solutions.int8_linear_asymmetric)
+def pack_high_first(u):
+    """The first code in the HIGHEST bits."""
+    u = torch.cat([u.flatten(), torch.zeros((-len(u.flatten())) % 4, dtype=torch.uint8)]).reshape(-1, 4)
+    return (u[:, 0] << 6) | (u[:, 1] << 4) | (u[:, 2] << 2) | u[:, 3]
 
 
-def per_token_scale(x, w_codes, w_scale, bias, clip=2.5):  # one scale per token, not per tensor
-    return solutions.int8_linear_per_row_weight(x, w_codes, w_scale.reshape(1, 1).expand(w_codes.shape[0], 1), bias, clip)
+def pack_no_padding(u):
+    """Drops the codes of an incomplete last group instead of padding them."""
+    u = u.flatten()[: len(u.flatten()) // 4 * 4].reshape(-1, 4)
+    return u[:, 0] | (u[:, 1] << 2) | (u[:, 2] << 4) | (u[:, 3] << 6)
 
 
-def no_clamp(x, w_codes, w_scale, bias, clip=2.5):  # forgets DQ-BART's +-2.5 clamp
-    return solutions.int8_linear_per_tensor(x, w_codes, w_scale, bias, clip=float("inf"))
+def test_pack_2bit():
+    check_pack_2bit(solutions.pack_2bit)
+    for wrong in (pack_high_first, pack_no_padding):
+        with pytest.raises(AssertionError):
+            check_pack_2bit(wrong)
 
 
-def over_128(x, w_codes, w_scale, bias, clip=2.5):  # 2^7 levels instead of 2^7 - 1
-    x_scale = x.abs().amax().clamp(max=clip) / 128
-    x_codes = torch.round(x / x_scale).clamp(-128, 127)
-    return (x_codes @ w_codes.float().T) * (x_scale * w_scale) + bias
+def unpack_highest_first(data, n):
+    return solutions.unpack_trits_by_hand(data, len(data) * 5).reshape(-1, 5).flip(1).flatten()[:n]
 
 
-def scales_one_at_a_time(x, w_codes, w_scale, bias, clip=2.5):  # acc * sx * sw: within rounding, not bit for bit
-    x_scale = x.abs().amax().clamp(max=clip) / 127
-    x_codes = torch.round(x / x_scale).clamp(-127, 127)
-    return (x_codes @ w_codes.float().T) * x_scale * w_scale + bias
+def test_unpack_trits_by_hand():
+    check_unpack_trits_by_hand(solutions.unpack_trits_by_hand)
+    wrong = [unpack_highest_first,
+             lambda data, n: solutions.unpack_trits_by_hand(data, len(data) * 5)]   # the padding digits kept
+    for answer in wrong:
+        with pytest.raises(AssertionError):
+            check_unpack_trits_by_hand(answer)
 
 
-@pytest.mark.parametrize("wrong", [per_token_scale, no_clamp, over_128, scales_one_at_a_time])
-def test_per_tensor_check_rejects(wrong):
-    with pytest.raises(AssertionError):
-        check_int8_linear_per_tensor(wrong)
-
-
-def one_weight_scale(x, w_codes, w_scale, bias, clip=2.5):  # the rows' mean scale for every row
-    return solutions.int8_linear_per_row_weight(x, w_codes, w_scale.mean().expand_as(w_scale), bias, clip)
-
-
-def per_tensor_input(x, w_codes, w_scale, bias, clip=2.5):  # one input scale instead of one per token
-    x_scale = x.abs().amax().clamp(max=clip) / 127
-    acc = torch.round(x / x_scale).clamp(-127, 127) @ w_codes.float().T
-    return acc * (x_scale * w_scale.reshape(1, -1)) + bias
-
-
-@pytest.mark.parametrize("wrong", [one_weight_scale, per_tensor_input])
-def test_per_row_weight_check_rejects(wrong):
-    with pytest.raises(AssertionError):
-        check_int8_linear_per_row_weight(wrong)
-
-
-def no_zero_point_fold(x, w_codes, w_scale, bias):  # multiplies the shifted codes, forgets the row sums
-    lo, hi = x.amin(-1, keepdim=True).clamp(max=0), x.amax(-1, keepdim=True).clamp(min=0)
-    scale = (hi - lo) / 255
-    u = (torch.round(x / scale) + torch.round(-lo / scale)).clamp(0, 255)
-    return (u @ w_codes.float().T) * (scale * w_scale.reshape(1, -1)) + bias
-
-
-def symmetric_instead(x, w_codes, w_scale, bias):  # the per-token int8 grid of section 1
-    return solutions.int8_linear_per_row_weight(x, w_codes, w_scale.reshape(1, 1).expand(w_codes.shape[0], 1),
-                                                bias, clip=float("inf"))
-
-
-def over_256(x, w_codes, w_scale, bias):  # 256 steps for 256 codes: the top of the range is lost
-    lo, hi = x.amin(-1, keepdim=True).clamp(max=0), x.amax(-1, keepdim=True).clamp(min=0)
-    scale = (hi - lo) / 256
-    zero = torch.round(-lo / scale)
-    u = (torch.round(x / scale) + zero).clamp(0, 255)
-    return ((u - zero) @ w_codes.float().T) * (scale * w_scale.reshape(1, -1)) + bias
-
-
-@pytest.mark.parametrize("wrong", [no_zero_point_fold, symmetric_instead, over_256])
-def test_asymmetric_check_rejects(wrong):
-    with pytest.raises(AssertionError):
-        check_int8_linear_asymmetric(wrong)
+def test_paper_footprint_mib():
+    check_paper_footprint_mib(solutions.paper_footprint_mib)
+    right = solutions.paper_footprint_mib
+    wrong = [
+        lambda c, w, e: right(c, w, e) - 4 * c.vocab_size / 2 ** 20,                       # final_logits_bias forgotten
+        lambda c, w, e: right(replace(c, max_position_embeddings=c.max_position_embeddings - 2), w, e),  # 1024 rows
+        lambda c, w, e: right(c, w, e) * 2 ** 20 / 1e6,                                     # MB, not MiB
+        lambda c, w, e: right(c, w, w),                                                      # embedding at weight bits
+    ]
+    for answer in wrong:
+        with pytest.raises(AssertionError):
+            check_paper_footprint_mib(answer)

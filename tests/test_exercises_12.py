@@ -1,93 +1,88 @@
 """Lesson 12's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 
 LESSONS = Path(__file__).parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS))
 
-from checks.lesson_12 import check_chrf_pair, check_fact_check, check_target_with_language  # noqa: E402
+from checks.lesson_12 import (check_int8_linear_asymmetric, check_int8_linear_per_row_weight,  # noqa: E402
+                              check_int8_linear_per_tensor)
 from solutions import lesson_12 as solutions  # noqa: E402
 
 
 def test_the_solutions_pass():
-    check_chrf_pair(solutions.chrf_pair)
-    check_target_with_language(solutions.target_with_language)
-    check_fact_check(solutions.fact_check)
+    check_int8_linear_per_tensor(solutions.int8_linear_per_tensor)
+    check_int8_linear_per_row_weight(solutions.int8_linear_per_row_weight)
+    check_int8_linear_asymmetric(solutions.int8_linear_asymmetric)
 
 
-def chrf_with_spaces(pred, ref):  # keeps the spaces in the character n-grams
-    def grams(t, n):
-        return Counter(t[i:i + n] for i in range(len(t) - n + 1))
-    P = R = 0.0
-    for n in range(1, 7):
-        p, r = grams(pred, n), grams(ref, n)
-        hits = sum((p & r).values())
-        P += hits / max(sum(p.values()), 1) / 6
-        R += hits / max(sum(r.values()), 1) / 6
-    return 0.0 if P + R == 0 else 100 * 5 * P * R / (4 * P + R)
+def per_token_scale(x, w_codes, w_scale, bias, clip=2.5):  # one scale per token, not per tensor
+    return solutions.int8_linear_per_row_weight(x, w_codes, w_scale.reshape(1, 1).expand(w_codes.shape[0], 1), bias, clip)
 
 
-def chrf_beta_1(pred, ref):  # F1 instead of chrF's recall-weighted F2
-    return solutions.chrf_pair(pred, ref, beta=1.0)
+def no_clamp(x, w_codes, w_scale, bias, clip=2.5):  # forgets DQ-BART's +-2.5 clamp
+    return solutions.int8_linear_per_tensor(x, w_codes, w_scale, bias, clip=float("inf"))
 
 
-def chrf_four_orders(pred, ref):  # BLEU's orders 1..4 instead of 1..6
-    return solutions.chrf_pair(pred, ref, order=4)
+def over_128(x, w_codes, w_scale, bias, clip=2.5):  # 2^7 levels instead of 2^7 - 1
+    x_scale = x.abs().amax().clamp(max=clip) / 128
+    x_codes = torch.round(x / x_scale).clamp(-128, 127)
+    return (x_codes @ w_codes.float().T) * (x_scale * w_scale) + bias
 
 
-@pytest.mark.parametrize("wrong", [chrf_with_spaces, chrf_beta_1, chrf_four_orders])
-def test_chrf_check_rejects(wrong):
+def scales_one_at_a_time(x, w_codes, w_scale, bias, clip=2.5):  # acc * sx * sw: within rounding, not bit for bit
+    x_scale = x.abs().amax().clamp(max=clip) / 127
+    x_codes = torch.round(x / x_scale).clamp(-127, 127)
+    return (x_codes @ w_codes.float().T) * x_scale * w_scale + bias
+
+
+@pytest.mark.parametrize("wrong", [per_token_scale, no_clamp, over_128, scales_one_at_a_time])
+def test_per_tensor_check_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_chrf_pair(wrong)
+        check_int8_linear_per_tensor(wrong)
 
 
-def language_first(tok, text, lang):  # the source-side habit of other models: the code in front
-    solutions.target_with_language(tok, text, lang)
-    return [tok.token_id(lang)] + tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+def one_weight_scale(x, w_codes, w_scale, bias, clip=2.5):  # the rows' mean scale for every row
+    return solutions.int8_linear_per_row_weight(x, w_codes, w_scale.mean().expand_as(w_scale), bias, clip)
 
 
-def no_eos(tok, text, lang):
-    return solutions.target_with_language(tok, text, lang)[:-2] + [tok.token_id(lang)]
+def per_tensor_input(x, w_codes, w_scale, bias, clip=2.5):  # one input scale instead of one per token
+    x_scale = x.abs().amax().clamp(max=clip) / 127
+    acc = torch.round(x / x_scale).clamp(-127, 127) @ w_codes.float().T
+    return acc * (x_scale * w_scale.reshape(1, -1)) + bias
 
 
-def added_every_time(tok, text, lang):  # adds the code even when it exists: a duplicate in the vocabulary
-    tok.add_special_tokens([lang + " "])
-    return solutions.target_with_language(tok, text, lang)
-
-
-@pytest.mark.parametrize("wrong", [language_first, no_eos, added_every_time])
-def test_target_check_rejects(wrong):
+@pytest.mark.parametrize("wrong", [one_weight_scale, per_tensor_input])
+def test_per_row_weight_check_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_target_with_language(wrong)
+        check_int8_linear_per_row_weight(wrong)
 
 
-def substring_match(pred, facts, distractors):  # `fact in pred`: "July 1" is found in "July 12"
-    right = sum(f.lower() in pred.lower() for f in facts)
-    wrong = sum(d.lower() in pred.lower() for d in distractors)
-    p = right / (right + wrong) if right + wrong else 0.0
-    r = right / len(facts)
-    return right == len(facts) and wrong == 0, 2 * p * r / (p + r) if p + r else 0.0
+def no_zero_point_fold(x, w_codes, w_scale, bias):  # multiplies the shifted codes, forgets the row sums
+    lo, hi = x.amin(-1, keepdim=True).clamp(max=0), x.amax(-1, keepdim=True).clamp(min=0)
+    scale = (hi - lo) / 255
+    u = (torch.round(x / scale) + torch.round(-lo / scale)).clamp(0, 255)
+    return (u @ w_codes.float().T) * (scale * w_scale.reshape(1, -1)) + bias
 
 
-def case_sensitive(pred, facts, distractors):
-    def mentions(f):
-        return re.search(rf"(?<!\w)(?<!\d,){re.escape(f)}(?!\w)(?!,\d)", pred) is not None
-    right, wrong = sum(map(mentions, facts)), sum(map(mentions, distractors))
-    p = right / (right + wrong) if right + wrong else 0.0
-    r = right / len(facts)
-    return right == len(facts) and wrong == 0, 2 * p * r / (p + r) if p + r else 0.0
+def symmetric_instead(x, w_codes, w_scale, bias):  # the per-token int8 grid of section 1
+    return solutions.int8_linear_per_row_weight(x, w_codes, w_scale.reshape(1, 1).expand(w_codes.shape[0], 1),
+                                                bias, clip=float("inf"))
 
 
-def distractors_ignored(pred, facts, distractors):  # a wrong town named costs nothing
-    return solutions.fact_check(pred, facts, [])
+def over_256(x, w_codes, w_scale, bias):  # 256 steps for 256 codes: the top of the range is lost
+    lo, hi = x.amin(-1, keepdim=True).clamp(max=0), x.amax(-1, keepdim=True).clamp(min=0)
+    scale = (hi - lo) / 256
+    zero = torch.round(-lo / scale)
+    u = (torch.round(x / scale) + zero).clamp(0, 255)
+    return ((u - zero) @ w_codes.float().T) * (scale * w_scale.reshape(1, -1)) + bias
 
 
-@pytest.mark.parametrize("wrong", [substring_match, case_sensitive, distractors_ignored])
-def test_fact_check_rejects(wrong):
+@pytest.mark.parametrize("wrong", [no_zero_point_fold, symmetric_instead, over_256])
+def test_asymmetric_check_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_fact_check(wrong)
+        check_int8_linear_asymmetric(wrong)

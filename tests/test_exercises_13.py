@@ -1,73 +1,93 @@
 """Lesson 13's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import random
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+LESSONS = Path(__file__).parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS))
 
-from checks.lesson_13 import check_document_rotation, check_token_deletion  # noqa: E402
+from checks.lesson_13 import check_chrf_pair, check_fact_check, check_target_with_language  # noqa: E402
 from solutions import lesson_13 as solutions  # noqa: E402
 
 
 def test_the_solutions_pass():
-    check_token_deletion(solutions.token_deletion)
-    check_document_rotation(solutions.document_rotation)
+    check_chrf_pair(solutions.chrf_pair)
+    check_target_with_language(solutions.target_with_language)
+    check_fact_check(solutions.fact_check)
 
 
-def drop_the_last_15_percent(tokens, rng, ratio=0.15):  # the shortcut the old check let through
-    return tokens[: len(tokens) - round(ratio * len(tokens))]
+def chrf_with_spaces(pred, ref):  # keeps the spaces in the character n-grams
+    def grams(t, n):
+        return Counter(t[i:i + n] for i in range(len(t) - n + 1))
+    P = R = 0.0
+    for n in range(1, 7):
+        p, r = grams(pred, n), grams(ref, n)
+        hits = sum((p & r).values())
+        P += hits / max(sum(p.values()), 1) / 6
+        R += hits / max(sum(r.values()), 1) / 6
+    return 0.0 if P + R == 0 else 100 * 5 * P * R / (4 * P + R)
 
 
-def drop_the_first_15_percent(tokens, rng, ratio=0.15):
-    return tokens[round(ratio * len(tokens)):]
+def chrf_beta_1(pred, ref):  # F1 instead of chrF's recall-weighted F2
+    return solutions.chrf_pair(pred, ref, beta=1.0)
 
 
-def drop_evenly_spaced(tokens, rng, ratio=0.15):  # the right count, at fixed places
-    k = round(ratio * len(tokens))
-    gone = {int(i * len(tokens) / k) for i in range(k)} if k else set()
-    return [t for i, t in enumerate(tokens) if i not in gone]
+def chrf_four_orders(pred, ref):  # BLEU's orders 1..4 instead of 1..6
+    return solutions.chrf_pair(pred, ref, order=4)
 
 
-def drop_floor_count(tokens, rng, ratio=0.15):  # int() instead of round(): one too few, sometimes
-    gone = set(rng.choice(len(tokens), int(ratio * len(tokens)), replace=False).tolist())
-    return [t for i, t in enumerate(tokens) if i not in gone]
-
-
-def drop_each_with_probability(tokens, rng, ratio=0.15):  # BERT-style coin flips: the count varies
-    return [t for t in tokens if rng.random() >= ratio]
-
-
-def drop_with_global_random(tokens, rng, ratio=0.15):  # ignores rng
-    gone = set(random.sample(range(len(tokens)), round(ratio * len(tokens))))
-    return [t for i, t in enumerate(tokens) if i not in gone]
-
-
-@pytest.mark.parametrize("wrong", [drop_the_last_15_percent, drop_the_first_15_percent, drop_evenly_spaced,
-                                   drop_floor_count, drop_each_with_probability, drop_with_global_random])
-def test_check_token_deletion_rejects(wrong):
+@pytest.mark.parametrize("wrong", [chrf_with_spaces, chrf_beta_1, chrf_four_orders])
+def test_chrf_check_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_token_deletion(wrong)
+        check_chrf_pair(wrong)
 
 
-def rotate_never_from_the_start(tokens, rng):  # off by one: start drawn from 1..n-1
-    start = int(rng.integers(1, len(tokens))) if len(tokens) > 1 else 0
-    return tokens[start:] + tokens[:start]
+def language_first(tok, text, lang):  # the source-side habit of other models: the code in front
+    solutions.target_with_language(tok, text, lang)
+    return [tok.token_id(lang)] + tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
 
 
-def rotate_by_half(tokens, rng):
-    start = len(tokens) // 2
-    return tokens[start:] + tokens[:start]
+def no_eos(tok, text, lang):
+    return solutions.target_with_language(tok, text, lang)[:-2] + [tok.token_id(lang)]
 
 
-def shuffle_instead(tokens, rng):
-    return [tokens[i] for i in rng.permutation(len(tokens))]
+def added_every_time(tok, text, lang):  # adds the code even when it exists: a duplicate in the vocabulary
+    tok.add_special_tokens([lang + " "])
+    return solutions.target_with_language(tok, text, lang)
 
 
-@pytest.mark.parametrize("wrong", [rotate_never_from_the_start, rotate_by_half, shuffle_instead])
-def test_check_document_rotation_rejects(wrong):
+@pytest.mark.parametrize("wrong", [language_first, no_eos, added_every_time])
+def test_target_check_rejects(wrong):
     with pytest.raises(AssertionError):
-        check_document_rotation(wrong)
+        check_target_with_language(wrong)
+
+
+def substring_match(pred, facts, distractors):  # `fact in pred`: "July 1" is found in "July 12"
+    right = sum(f.lower() in pred.lower() for f in facts)
+    wrong = sum(d.lower() in pred.lower() for d in distractors)
+    p = right / (right + wrong) if right + wrong else 0.0
+    r = right / len(facts)
+    return right == len(facts) and wrong == 0, 2 * p * r / (p + r) if p + r else 0.0
+
+
+def case_sensitive(pred, facts, distractors):
+    def mentions(f):
+        return re.search(rf"(?<!\w)(?<!\d,){re.escape(f)}(?!\w)(?!,\d)", pred) is not None
+    right, wrong = sum(map(mentions, facts)), sum(map(mentions, distractors))
+    p = right / (right + wrong) if right + wrong else 0.0
+    r = right / len(facts)
+    return right == len(facts) and wrong == 0, 2 * p * r / (p + r) if p + r else 0.0
+
+
+def distractors_ignored(pred, facts, distractors):  # a wrong town named costs nothing
+    return solutions.fact_check(pred, facts, [])
+
+
+@pytest.mark.parametrize("wrong", [substring_match, case_sensitive, distractors_ignored])
+def test_fact_check_rejects(wrong):
+    with pytest.raises(AssertionError):
+        check_fact_check(wrong)

@@ -1,4 +1,4 @@
-"""The lessons' exercise checks, one module per lesson (checks/lesson_06.py, ...).
+"""The lessons' exercise checks, one module per lesson (checks/lesson_07.py, ...).
 
 An exercise is a stub in the notebook that raises NotImplementedError; the learner replaces its
 body. `attempt` runs the exercise's check on the learner's answer, or, while it is still the stub,

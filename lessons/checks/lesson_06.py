@@ -1,63 +1,67 @@
-"""Checks for the exercises of lesson 06 (quantizers and the straight-through estimator).
-
-Each check builds its own inputs and compares the answer with minidq's quantizers; each is made
-of asserts, so a wrong answer fails with an AssertionError."""
+"""Checks for the exercises of lesson 06 (fine-tuning the teacher). Each builds its own inputs
+and is made of asserts."""
 
 from __future__ import annotations
 
+import math
+import random
+from pathlib import Path
+
 import torch
 
-from minidq.fakequant import Quantizer
+from minidq.metrics import rouge_n, rouge_tokenize
+from minidq.train import TrainConfig, lr_at
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DATA = ROOT / "data_samples" / "summarization"
 
 
-def _weights(rows: int = 48, cols: int = 64, seed: int = 0) -> torch.Tensor:
-    """A heavy-tailed weight-like matrix whose rows differ in size (as in the lesson)."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.distributions.StudentT(8.0).sample((rows, cols)) * 0.02
-    return t * torch.exp(0.5 * torch.randn(rows, 1, generator=g))
+def check_rouge_n_f1(rouge_n_f1) -> None:
+    """rouge_n_f1(pred, ref, n): clipped n-gram F1 of two token lists, equal to minidq's rouge_n."""
+    assert rouge_n_f1("the the the".split(), "the cat".split(), 1) == 2 * (1 / 3 * 1 / 2) / (1 / 3 + 1 / 2)
+    assert rouge_n_f1("a b".split(), "c d".split(), 2) == 0.0
+    assert rouge_n_f1([], "a b".split(), 1) == 0.0 and rouge_n_f1("a".split(), "a b".split(), 2) == 0.0
+    rng = random.Random(0)
+    words = "the cat sat on a mat said on June 9 the company".split()
+    for _ in range(200):
+        pred = [rng.choice(words) for _ in range(rng.randint(0, 12))]
+        ref = [rng.choice(words) for _ in range(rng.randint(1, 12))]
+        for n in (1, 2, 3):
+            assert abs(rouge_n_f1(pred, ref, n) - rouge_n(pred, ref, n).f1) < 1e-12, (pred, ref, n)
+    a, b = rouge_tokenize("Foloshe Pharma will build 634 wind turbines."), rouge_tokenize("Foloshe Pharma builds 634 turbines")
+    assert abs(rouge_n_f1(a, b, 1) - rouge_n(a, b, 1).f1) < 1e-12
 
 
-def check_asymmetric_quant(asymmetric_quant) -> None:
-    """asymmetric_quant(x, bits): min-max fake quantization of a whole tensor, equal to minidq's."""
-    probs = (torch.randn(4, 16, 16, generator=torch.Generator().manual_seed(1)) * 2).softmax(-1)
-    for bits in (2, 3, 4, 8):
-        for x in (probs, _weights(), torch.tensor([0.3, -1.0, 2.0, 0.0]), torch.linspace(1.0, 5.0, 50)):
-            got = asymmetric_quant(x, bits)
-            assert got.shape == x.shape, "the output must have the input's shape"
-            torch.testing.assert_close(got, Quantizer("asymmetric", bits)(x), msg=f"{bits} bits")
-    # 4 levels at 2 bits: 4 evenly spaced values are represented exactly, the ends included
-    assert asymmetric_quant(torch.tensor([0.0, 1.0, 2.0, 3.0]), 2).tolist() == [0.0, 1.0, 2.0, 3.0]
-    # the grid is the data's own range: all-positive data keeps its minimum exactly
-    x = torch.tensor([2.0, 2.5, 7.0])
-    assert asymmetric_quant(x, 8).min().item() == 2.0 and asymmetric_quant(x, 8).max().item() == 7.0
+def check_learning_rate(learning_rate) -> None:
+    """learning_rate(step, lr, warmup_steps, total_steps): the warm-up and linear decay of lr_at."""
+    for lr, warmup, total in [(1e-3, 200, 5000), (6e-3, 10, 300), (5e-4, 0, 100), (1e-3, 50, 50), (3e-3, 30, 600)]:
+        schedule = TrainConfig(lr=lr, warmup_steps=warmup)
+        for step in range(total + 1):
+            assert math.isclose(learning_rate(step, lr, warmup, total), lr_at(step, schedule, total), rel_tol=1e-12), \
+                (lr, warmup, total, step)
+    assert learning_rate(0, 1.0, 10, 100) == 0.1 and learning_rate(9, 1.0, 10, 100) == 1.0
+    assert learning_rate(100, 1.0, 10, 100) == 0.0
 
 
-def check_per_row_symmetric(per_row_symmetric) -> None:
-    """per_row_symmetric(x, bits): symmetric max-abs grid, one scale per row (last dimension)."""
-    w = _weights()
-    for bits in (2, 3, 4, 8):
-        assert torch.equal(per_row_symmetric(w, bits), Quantizer("symmetric", bits, per_row=True)(w)), f"{bits} bits"
-    # 3 bits: codes -3..3; row 2's step is 1/3; an all-zero row must stay zero (not NaN)
-    z = torch.tensor([[0.0, 0.0, 0.0], [1.0, -0.6, 0.25]])
-    got = per_row_symmetric(z, 3)
-    assert not torch.isnan(got).any(), "an all-zero row gave NaN (a scale of 0 divides by 0)"
-    torch.testing.assert_close(got, torch.tensor([[0.0, 0.0, 0.0], [1.0, -2 / 3, 1 / 3]]))
-    # a 3-D input: one scale per vector along the last dimension
-    x = _weights(rows=24, cols=8, seed=2).reshape(2, 12, 8)
-    assert torch.equal(per_row_symmetric(x, 4), Quantizer("symmetric", 4, per_row=True)(x))
+def check_input_gap(input_gap) -> None:
+    """input_gap(model, batch): loss with the sources rolled across the batch minus the paired loss,
+    equal to the input_gap that minidq.train logs, on the shipped teacher and on a random model."""
+    from minidq import Bart, BartConfig, Tokenizer
+    from minidq.data import Batches, encode, load_split
+    from minidq.train import evaluate_during_training
 
-
-def check_binary_ste(BinarySTE) -> None:
-    """BinarySTE.apply(w, clip): sign(w) * mean|clamped w| forward, STE backward (0 beyond clip)."""
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(32, 16, generator=g) * 1.5          # about a tenth of the entries beyond +-2.5
-    x[0, :4] = 0.0                                      # sign(0) counts as +1
-    for clip in (2.5, 1.0):
-        mine, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
-        q_mine, q_ref = BinarySTE.apply(mine, clip), Quantizer("binary", 1, clip=clip)(ref)
-        assert torch.equal(q_mine, q_ref), f"forward values differ from minidq's (clip {clip})"
-        upstream = torch.randn(32, 16, generator=g)
-        (q_mine * upstream).sum().backward()
-        (q_ref * upstream).sum().backward()
-        assert mine.grad is not None, "no gradient reached the input: the backward must pass it straight through"
-        assert torch.equal(mine.grad, upstream * (x.abs() <= clip)), f"gradient is not the STE's (clip {clip})"
+    tok = Tokenizer.from_pretrained(DATA)
+    pairs = encode(load_split(DATA, "valid")[:12], tok, 256, 64).pairs
+    batches = Batches(pairs, len(pairs), tok.pad_token_id, shuffle=False)   # one batch of 12
+    batch = next(iter(batches.epoch(0)))
+    torch.manual_seed(0)
+    random_model = Bart(BartConfig(vocab_size=tok.vocab_size, d_model=32, encoder_layers=1, decoder_layers=1,
+                                   encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                                   decoder_ffn_dim=64, max_position_embeddings=256))
+    teacher = Bart.from_pretrained(DATA / "teacher")
+    for name, model in (("teacher", teacher), ("random model", random_model)):
+        want = evaluate_during_training(model, tok, batches, [], TrainConfig(eval_examples=0))["input_gap"]
+        got = input_gap(model, {k: v.clone() for k, v in batch.items()})
+        assert isinstance(got, float), "return a float (.item())"
+        assert abs(got - want) < 1e-4, f"{name}: {got:.5f}, minidq's input_gap {want:.5f}"
+    assert input_gap(teacher, batch) > 1.0   # the teacher reads its source

@@ -1,85 +1,53 @@
-"""Checks for the exercises of lesson 11 (integer inference). Each builds its own layer and inputs."""
+"""Checks of lesson 11's exercises: each builds its own inputs and asserts."""
 
-from __future__ import annotations
+from functools import lru_cache
 
 import torch
 
-from minidq.fakequant import Quantizer
-from minidq.quant import QuantLinear
-
-K, N = 96, 40  # small: every worst-case sum of 8-bit codes (96 * 127 * 127) is below 2^24, so float32 holds it exactly
+from minidq import Bart, BartConfig
+from minidq.export import pack_bits, pack_trits, unpack_trits
 
 
-def _layer(weight_quant: Quantizer, input_per_row: bool, seed: int = 11) -> QuantLinear:
-    g = torch.Generator().manual_seed(seed)
-    layer = QuantLinear(K, N, weight_quant=weight_quant,
-                        input_quant=Quantizer("symmetric", 8, per_row=input_per_row, clip=2.5))
-    with torch.no_grad():
-        layer.weight.copy_(0.05 * torch.randn(N, K, generator=g))
-        layer.bias.copy_(0.1 * torch.randn(N, generator=g))
-    return layer
+def check_pack_2bit(pack_2bit) -> None:
+    assert pack_2bit(torch.tensor([1, 2, 3, 0], dtype=torch.uint8)).tolist() == [1 | 2 << 2 | 3 << 4], \
+        "the first code goes to the lowest bits: [1, 2, 3, 0] -> 0b00111001 = 57"
+    assert pack_2bit(torch.tensor([3], dtype=torch.uint8)).tolist() == [3], "the last byte is padded with zero codes"
+    torch.manual_seed(0)
+    for n in (1, 4, 21, 1000):
+        u = torch.randint(0, 4, (n,), dtype=torch.uint8)
+        assert torch.equal(pack_2bit(u), pack_bits(u, 2)), f"{n} codes: differs from pack_bits(u, 2)"
 
 
-def _inputs(seed: int = 12) -> list[torch.Tensor]:
-    """Tokens of different sizes: one batch inside the +-2.5 clamp, one beyond it."""
-    g = torch.Generator().manual_seed(seed)
-    sizes = torch.tensor([[0.1], [0.5], [1.0], [0.3], [0.8]])
-    small = torch.randn(5, K, generator=g).clamp(-3, 3) * sizes * 0.8   # max |x| < 2.5
-    large = torch.randn(6, K, generator=g) * torch.tensor([[0.2], [3.0], [1.0], [4.0], [0.5], [2.0]])
-    return [small, large]
+def check_unpack_trits_by_hand(unpack_trits_by_hand) -> None:
+    assert unpack_trits_by_hand(torch.tensor([114], dtype=torch.uint8), 5).tolist() == [0, 2, 0, 1, 1], \
+        "114 = 2*3 + 1*27 + 1*81: digits lowest first"
+    assert unpack_trits_by_hand(torch.tensor([242], dtype=torch.uint8), 5).tolist() == [2, 2, 2, 2, 2]
+    torch.manual_seed(0)
+    for n in (1, 5, 21, 1000):
+        t = torch.randint(0, 3, (n,), dtype=torch.uint8)
+        got = unpack_trits_by_hand(pack_trits(t), n)
+        assert got.shape == t.shape and torch.equal(got, t), f"{n} trits: not the digits that were packed"
+        assert torch.equal(got, unpack_trits(pack_trits(t), n))
 
 
-def _bit_for_bit(y: torch.Tensor, expected: torch.Tensor, what: str) -> None:
-    diff = (y - expected).abs().max().item()
-    assert diff < 1e-5, f"not equal to {what}: max |diff| {diff:.3g}"
-    assert torch.equal(y, expected), (
-        f"within float rounding of {what} ({diff:.3g}) but not bit for bit: float products are not "
-        "associative; multiply the int32 sums by the product of the scales, acc * (sx * sw), as section 1 does")
+@lru_cache(maxsize=None)
+def _counted_mib(encoder_layers: int, decoder_layers: int, weight_bits: int, embedding_bits: int) -> float:
+    """The same accounting, counted on a real (meta-device) model of BART-base's shape."""
+    with torch.device("meta"):
+        model = Bart(BartConfig(encoder_layers=encoder_layers, decoder_layers=decoder_layers))
+    linear = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    bits = 0
+    for name, p in list(model.named_parameters()) + list(model.named_buffers()):
+        bits += p.numel() * (weight_bits if name in linear else embedding_bits if name == "shared.weight" else 32)
+    return bits / 8 / 2 ** 20
 
 
-def check_int8_linear_per_tensor(int8_linear_per_tensor) -> None:
-    layer = _layer(Quantizer("ternary", 2, clip=2.5), input_per_row=False)
-    w_codes, w_scale = layer.weight_quant.codes(layer.weight)
-    for x in _inputs():
-        with torch.no_grad():
-            y = int8_linear_per_tensor(x, w_codes, w_scale, layer.bias.detach())
-            expected = layer(x)
-        assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
-        _bit_for_bit(y, expected, "QuantLinear(per_row=False)")
-
-
-def check_int8_linear_per_row_weight(int8_linear_per_row_weight) -> None:
-    layer = _layer(Quantizer("symmetric", 8, per_row=True, clip=2.5), input_per_row=True)
-    w_codes, w_scale = layer.weight_quant.codes(layer.weight)
-    assert w_scale.shape == (N, 1)
-    for x in _inputs():
-        with torch.no_grad():
-            y = int8_linear_per_row_weight(x, w_codes, w_scale, layer.bias.detach())
-            expected = layer(x)
-        assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
-        _bit_for_bit(y, expected, "the per-row QuantLinear")
-
-
-def asymmetric_reference(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
-                         bias: torch.Tensor) -> torch.Tensor:
-    """The uint8 grid dequantized and multiplied in float64: what the integer version must equal."""
-    lo = x.amin(dim=-1, keepdim=True).clamp(max=0)
-    hi = x.amax(dim=-1, keepdim=True).clamp(min=0)
-    scale = (hi - lo) / 255
-    zero = torch.round(-lo / scale)
-    u = (torch.round(x / scale) + zero).clamp(0, 255)
-    return ((u - zero).double() @ w_codes.double().T) * scale.double() * w_scale.double() + bias.double()
-
-
-def check_int8_linear_asymmetric(int8_linear_asymmetric) -> None:
-    g = torch.Generator().manual_seed(13)
-    # GELU outputs: one-sided (nothing below -0.17), each token its own size
-    x = torch.nn.functional.gelu(torch.randn(7, K, generator=g) * torch.tensor([[0.5], [1], [2], [3], [1.5], [4], [0.8]]))
-    weight = 0.05 * torch.randn(N, K, generator=g)
-    w_codes, w_scale = Quantizer("ternary", 2).codes(weight)
-    bias = 0.1 * torch.randn(N, generator=g)
-    y = int8_linear_asymmetric(x, w_codes, w_scale, bias)
-    expected = asymmetric_reference(x, w_codes, w_scale, bias)
-    assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
-    diff = (y.double() - expected).abs().max().item()
-    assert diff < 1e-4, f"max |diff| {diff:.3g} from the uint8 grid with a zero point, dequantized"
+def check_paper_footprint_mib(paper_footprint_mib) -> None:
+    base = BartConfig()  # BART-base: 6-6, d_model 768, vocab 50265, FFN 3072, 1024 (+2) positions
+    for bits, paper in ((32, 532.0), (8, 138.1), (2, 39.6)):
+        got = paper_footprint_mib(base, bits, bits)
+        assert round(got, 1) == paper, f"{bits}-{bits}-8 BART-base: {got:.2f} MiB, the paper's {paper} MiB"
+    for enc, dec, w, e in ((6, 6, 2, 8), (6, 3, 2, 2), (6, 1, 2, 2), (3, 1, 8, 2)):
+        config = BartConfig(encoder_layers=enc, decoder_layers=dec)
+        got, want = paper_footprint_mib(config, w, e), _counted_mib(enc, dec, w, e)
+        assert abs(got - want) < 1e-6, f"{enc}-{dec} at W{w} E{e}: {got:.4f} MiB, counted on the model {want:.4f}"

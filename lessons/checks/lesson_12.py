@@ -1,65 +1,85 @@
-"""Checks for the exercises of lesson 12 (the paper's other experiments: translation, long-form QA)."""
+"""Checks for the exercises of lesson 12 (integer inference). Each builds its own layer and inputs."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import torch
 
-from minidq import Tokenizer
-from minidq.metrics import chrf, fact_scores
+from minidq.fakequant import Quantizer
+from minidq.quant import QuantLinear
 
-ROOT = Path(__file__).resolve().parents[2]
-
-PAIRS = [  # (prediction, reference): equal, reordered, a wrong ending, short, disjoint, empty-ish
-    ("Ea cară fereastra noastră verde cu un câine mare.", "Ea cară fereastra noastră verde cu un câine mare."),
-    ("Cară fereastra noastră verde cu un câine mare.", "Ea cară fereastra noastră verde cu un câine mare."),
-    ("El ajută calul meu fericit zilnic.", "În fiecare zi el ajută calul meu fericit."),
-    ("Câinii negri.", "Câinele negru."),
-    ("Ieri am văzut o casă", "Am văzut o casă ieri."),
-    ("ab c", "abc"),
-    ("abc", "xyz"),
-    ("Azi va vedea marea.", "Astăzi o să vadă marea."),
-]
+K, N = 96, 40  # small: every worst-case sum of 8-bit codes (96 * 127 * 127) is below 2^24, so float32 holds it exactly
 
 
-def check_chrf_pair(chrf_pair) -> None:
-    for pred, ref in PAIRS:
-        mine, theirs = chrf_pair(pred, ref), chrf([pred], [ref])
-        assert abs(mine - theirs) < 1e-9, f"chrf_pair({pred!r}, {ref!r}) = {mine:.4f}, expected {theirs:.4f}"
-    assert chrf_pair("abc", "abc") == 100.0 and chrf_pair("abc", "xyz") == 0.0
+def _layer(weight_quant: Quantizer, input_per_row: bool, seed: int = 11) -> QuantLinear:
+    g = torch.Generator().manual_seed(seed)
+    layer = QuantLinear(K, N, weight_quant=weight_quant,
+                        input_quant=Quantizer("symmetric", 8, per_row=input_per_row, clip=2.5))
+    with torch.no_grad():
+        layer.weight.copy_(0.05 * torch.randn(N, K, generator=g))
+        layer.bias.copy_(0.1 * torch.randn(N, generator=g))
+    return layer
 
 
-def check_target_with_language(target_with_language,
-                               teacher: Path = ROOT / "data_samples" / "translation" / "teacher") -> None:
-    tok = Tokenizer.from_pretrained(teacher)
-    old_size = tok.vocab_size
-    text = "Le chien noir."
-    ids = target_with_language(tok, text, "fr_XX")
-    assert ids == tok.encode(text, add_special_tokens=False) + [tok.eos_token_id, tok.token_id("fr_XX")], \
-        f"{tok.convert_ids_to_tokens(ids)}: expected the text, then </s>, then fr_XX"
-    assert tok.token_id("fr_XX") >= old_size, "fr_XX should be a new token, after the old vocabulary"
-    assert tok.decode(ids) == text
-    romanian = "Ea cară fereastra noastră verde."
-    fresh = Tokenizer.from_pretrained(teacher)
-    assert target_with_language(tok, romanian, "ro_RO") == fresh.encode_target(romanian), \
-        "for ro_RO (a code the tokenizer has) the ids must be the shipped template's"
-    assert tok.vocab_size == old_size + 1, "adding fr_XX once (and ro_RO never) grows the vocabulary by one"
+def _inputs(seed: int = 12) -> list[torch.Tensor]:
+    """Tokens of different sizes: one batch inside the +-2.5 clamp, one beyond it."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = torch.tensor([[0.1], [0.5], [1.0], [0.3], [0.8]])
+    small = torch.randn(5, K, generator=g).clamp(-3, 3) * sizes * 0.8   # max |x| < 2.5
+    large = torch.randn(6, K, generator=g) * torch.tensor([[0.2], [3.0], [1.0], [4.0], [0.5], [2.0]])
+    return [small, large]
 
 
-FACT_CASES = [  # (prediction, facts, distractors)
-    ("Shourathford holds a kite festival every September.", ["Shourathford", "kite", "September"], ["October"]),
-    ("Shourathford holds a kite festival every October.", ["Shourathford", "kite", "September"], ["October"]),
-    ("The plant opened on July 12.", ["July 1"], ["July 12"]),            # "July 1" is not in "July 12"
-    ("It has 1,634 homes.", ["634"], ["1,634"]),                          # nor "634" in "1,634"
-    ("chairman Olaf Bek spoke.", ["Chairman Olaf Bek"], []),              # case does not matter
-    ("Mobriburg lies on the Dovouwe. Ratechemville too.", ["Mobriburg", "Dovouwe", "April"], ["Ratechemville"]),
-    ("Nothing relevant at all.", ["Mobriburg", "April"], ["Rable"]),
-    ("The kites of Rable fly in Rable.", ["kite"], ["Rable"]),           # "kite" is not a whole word of "kites"
-]
+def _bit_for_bit(y: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    diff = (y - expected).abs().max().item()
+    assert diff < 1e-5, f"not equal to {what}: max |diff| {diff:.3g}"
+    assert torch.equal(y, expected), (
+        f"within float rounding of {what} ({diff:.3g}) but not bit for bit: float products are not "
+        "associative; multiply the int32 sums by the product of the scales, acc * (sx * sw), as section 1 does")
 
 
-def check_fact_check(fact_check) -> None:
-    for pred, facts, distractors in FACT_CASES:
-        right, f1 = fact_check(pred, facts, distractors)
-        exp_right, exp_f1 = fact_scores(pred, facts, distractors)
-        assert bool(right) == bool(exp_right), f"{pred!r}: all facts right and no distractor should be {exp_right}"
-        assert abs(f1 - exp_f1) < 1e-9, f"{pred!r}: fact F1 {f1:.4f}, expected {exp_f1:.4f}"
+def check_int8_linear_per_tensor(int8_linear_per_tensor) -> None:
+    layer = _layer(Quantizer("ternary", 2, clip=2.5), input_per_row=False)
+    w_codes, w_scale = layer.weight_quant.codes(layer.weight)
+    for x in _inputs():
+        with torch.no_grad():
+            y = int8_linear_per_tensor(x, w_codes, w_scale, layer.bias.detach())
+            expected = layer(x)
+        assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
+        _bit_for_bit(y, expected, "QuantLinear(per_row=False)")
+
+
+def check_int8_linear_per_row_weight(int8_linear_per_row_weight) -> None:
+    layer = _layer(Quantizer("symmetric", 8, per_row=True, clip=2.5), input_per_row=True)
+    w_codes, w_scale = layer.weight_quant.codes(layer.weight)
+    assert w_scale.shape == (N, 1)
+    for x in _inputs():
+        with torch.no_grad():
+            y = int8_linear_per_row_weight(x, w_codes, w_scale, layer.bias.detach())
+            expected = layer(x)
+        assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
+        _bit_for_bit(y, expected, "the per-row QuantLinear")
+
+
+def asymmetric_reference(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
+                         bias: torch.Tensor) -> torch.Tensor:
+    """The uint8 grid dequantized and multiplied in float64: what the integer version must equal."""
+    lo = x.amin(dim=-1, keepdim=True).clamp(max=0)
+    hi = x.amax(dim=-1, keepdim=True).clamp(min=0)
+    scale = (hi - lo) / 255
+    zero = torch.round(-lo / scale)
+    u = (torch.round(x / scale) + zero).clamp(0, 255)
+    return ((u - zero).double() @ w_codes.double().T) * scale.double() * w_scale.double() + bias.double()
+
+
+def check_int8_linear_asymmetric(int8_linear_asymmetric) -> None:
+    g = torch.Generator().manual_seed(13)
+    # GELU outputs: one-sided (nothing below -0.17), each token its own size
+    x = torch.nn.functional.gelu(torch.randn(7, K, generator=g) * torch.tensor([[0.5], [1], [2], [3], [1.5], [4], [0.8]]))
+    weight = 0.05 * torch.randn(N, K, generator=g)
+    w_codes, w_scale = Quantizer("ternary", 2).codes(weight)
+    bias = 0.1 * torch.randn(N, generator=g)
+    y = int8_linear_asymmetric(x, w_codes, w_scale, bias)
+    expected = asymmetric_reference(x, w_codes, w_scale, bias)
+    assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
+    diff = (y.double() - expected).abs().max().item()
+    assert diff < 1e-4, f"max |diff| {diff:.3g} from the uint8 grid with a zero point, dequantized"

@@ -1,54 +1,65 @@
-"""Lesson 13's exercise checks: BART's token deletion and document rotation."""
+"""Checks for the exercises of lesson 13 (the paper's other experiments: translation, long-form QA)."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
+
+from minidq import Tokenizer
+from minidq.metrics import chrf, fact_scores
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PAIRS = [  # (prediction, reference): equal, reordered, a wrong ending, short, disjoint, empty-ish
+    ("Ea cară fereastra noastră verde cu un câine mare.", "Ea cară fereastra noastră verde cu un câine mare."),
+    ("Cară fereastra noastră verde cu un câine mare.", "Ea cară fereastra noastră verde cu un câine mare."),
+    ("El ajută calul meu fericit zilnic.", "În fiecare zi el ajută calul meu fericit."),
+    ("Câinii negri.", "Câinele negru."),
+    ("Ieri am văzut o casă", "Am văzut o casă ieri."),
+    ("ab c", "abc"),
+    ("abc", "xyz"),
+    ("Azi va vedea marea.", "Astăzi o să vadă marea."),
+]
 
 
-def is_subsequence(short: list[int], long: list[int]) -> bool:
-    it = iter(long)
-    return all(t in it for t in short)          # `in` advances the iterator: order is respected
+def check_chrf_pair(chrf_pair) -> None:
+    for pred, ref in PAIRS:
+        mine, theirs = chrf_pair(pred, ref), chrf([pred], [ref])
+        assert abs(mine - theirs) < 1e-9, f"chrf_pair({pred!r}, {ref!r}) = {mine:.4f}, expected {theirs:.4f}"
+    assert chrf_pair("abc", "abc") == 100.0 and chrf_pair("abc", "xyz") == 0.0
 
 
-def check_token_deletion(token_deletion) -> None:
-    """token_deletion(tokens, rng, ratio=0.15): round(ratio * len(tokens)) tokens removed, the
-    positions drawn at random with `rng` (every position equally likely), the rest kept in order."""
-    rng = np.random.default_rng(3)
-    for n in range(1, 80):
-        original = list(range(100, 100 + n))     # distinct tokens, so positions can be traced
-        out = token_deletion(original, rng)
-        assert len(out) == n - round(0.15 * n), f"n={n}: {n - len(out)} deleted, expected round(0.15 * {n}) = {round(0.15 * n)}"
-        assert is_subsequence(out, original), f"n={n}: the kept tokens must stay in their order"
-    assert len(token_deletion(list(range(20)), rng, ratio=0.5)) == 10, "the ratio argument is used"
-    # where the deletions fall: 3 of 20 positions, 2,000 times; every position about 15% of the time
-    original = list(range(20))
-    deleted = np.zeros(20)
-    outputs = set()
-    for _ in range(2000):
-        out = token_deletion(original, rng)
-        outputs.add(tuple(out))
-        deleted[sorted(set(original) - set(out))] += 1
-    share = deleted / 2000
-    assert share.min() > 0.10 and share.max() < 0.20, (
-        f"each position should be deleted about 15% of the time; got {np.round(share, 2).tolist()}")
-    assert len(outputs) > 500, "the deleted positions must be drawn at random, not fixed"
-    same = [token_deletion(original, np.random.default_rng(7)) for _ in range(2)]
-    assert same[0] == same[1], "draw the positions with `rng` (the same seed must give the same deletions)"
+def check_target_with_language(target_with_language,
+                               teacher: Path = ROOT / "data_samples" / "translation" / "teacher") -> None:
+    tok = Tokenizer.from_pretrained(teacher)
+    old_size = tok.vocab_size
+    text = "Le chien noir."
+    ids = target_with_language(tok, text, "fr_XX")
+    assert ids == tok.encode(text, add_special_tokens=False) + [tok.eos_token_id, tok.token_id("fr_XX")], \
+        f"{tok.convert_ids_to_tokens(ids)}: expected the text, then </s>, then fr_XX"
+    assert tok.token_id("fr_XX") >= old_size, "fr_XX should be a new token, after the old vocabulary"
+    assert tok.decode(ids) == text
+    romanian = "Ea cară fereastra noastră verde."
+    fresh = Tokenizer.from_pretrained(teacher)
+    assert target_with_language(tok, romanian, "ro_RO") == fresh.encode_target(romanian), \
+        "for ro_RO (a code the tokenizer has) the ids must be the shipped template's"
+    assert tok.vocab_size == old_size + 1, "adding fr_XX once (and ro_RO never) grows the vocabulary by one"
 
 
-def check_document_rotation(document_rotation) -> None:
-    """document_rotation(tokens, rng): a token chosen uniformly at random with `rng`, and the
-    document rotated to begin with it (every start, the first included, equally likely)."""
-    rng = np.random.default_rng(4)
-    original = list(range(200, 210))
-    starts = []
-    for _ in range(1000):
-        out = document_rotation(original, rng)
-        start = out[0] - 200
-        assert out == original[start:] + original[:start], f"{out} is not a rotation of {original}"
-        starts.append(start)
-    counts = np.bincount(starts, minlength=10)
-    assert counts.min() > 60 and counts.max() < 140, f"every start equally likely (about 100 each): {counts.tolist()}"
-    assert document_rotation([5], rng) == [5]
-    same = [document_rotation(original, np.random.default_rng(7)) for _ in range(2)]
-    assert same[0] == same[1], "draw the start with `rng` (the same seed must give the same rotation)"
+FACT_CASES = [  # (prediction, facts, distractors)
+    ("Shourathford holds a kite festival every September.", ["Shourathford", "kite", "September"], ["October"]),
+    ("Shourathford holds a kite festival every October.", ["Shourathford", "kite", "September"], ["October"]),
+    ("The plant opened on July 12.", ["July 1"], ["July 12"]),            # "July 1" is not in "July 12"
+    ("It has 1,634 homes.", ["634"], ["1,634"]),                          # nor "634" in "1,634"
+    ("chairman Olaf Bek spoke.", ["Chairman Olaf Bek"], []),              # case does not matter
+    ("Mobriburg lies on the Dovouwe. Ratechemville too.", ["Mobriburg", "Dovouwe", "April"], ["Ratechemville"]),
+    ("Nothing relevant at all.", ["Mobriburg", "April"], ["Rable"]),
+    ("The kites of Rable fly in Rable.", ["kite"], ["Rable"]),           # "kite" is not a whole word of "kites"
+]
+
+
+def check_fact_check(fact_check) -> None:
+    for pred, facts, distractors in FACT_CASES:
+        right, f1 = fact_check(pred, facts, distractors)
+        exp_right, exp_f1 = fact_scores(pred, facts, distractors)
+        assert bool(right) == bool(exp_right), f"{pred!r}: all facts right and no distractor should be {exp_right}"
+        assert abs(f1 - exp_f1) < 1e-9, f"{pred!r}: fact F1 {f1:.4f}, expected {exp_f1:.4f}"

@@ -1,44 +1,21 @@
-"""Lesson 05 exercises: solutions. The notebook imports these so CI runs its checks; delete the
-import in the notebook and write your own to do the exercise."""
+"""Lesson 05 exercises: solutions. While a notebook's exercise is still its stub, `attempt` checks
+the answer of the same name here instead, so the notebook runs top to bottom."""
 
 from __future__ import annotations
 
-from collections import Counter
+import numpy as np
 
 
-def rouge_n_f1(pred: list[str], ref: list[str], n: int) -> float:
-    """ROUGE-N F1 of two token lists: shared n-grams, each counted at most as often as it occurs
-    on both sides (clipped); precision over the prediction's n-grams, recall over the reference's.
-    An empty side scores 0."""
-    def grams(tokens):
-        return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
-
-    p, r = grams(pred), grams(ref)
-    hits = sum((p & r).values())
-    if hits == 0:
-        return 0.0
-    precision, recall = hits / sum(p.values()), hits / sum(r.values())
-    return 2 * precision * recall / (precision + recall)
+def token_deletion(tokens: list[int], rng: np.random.Generator, ratio: float = 0.15) -> list[int]:
+    """BART's token deletion: round(ratio * len) tokens, chosen at random, are removed (no mask
+    token marks where), so the model must find *which* positions are missing."""
+    n_delete = round(ratio * len(tokens))
+    deleted = set(rng.choice(len(tokens), n_delete, replace=False).tolist())
+    return [t for i, t in enumerate(tokens) if i not in deleted]
 
 
-def learning_rate(step: int, lr: float, warmup_steps: int, total_steps: int) -> float:
-    """Linear warm-up to lr over warmup_steps (step 0 already gets lr / warmup_steps), then a
-    linear decay that reaches 0 at total_steps."""
-    if step < warmup_steps:
-        return lr * (step + 1) / warmup_steps
-    return lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-
-def input_gap(model, batch) -> float:
-    """How much worse the model predicts the labels when each target is paired with another
-    example's source (the sources rolled by one across the batch, their attention masks with
-    them): mean cross-entropy with the wrong sources minus with the right ones, in nats per token.
-    Near 0 for a model that ignores its input. The model is evaluated without dropout."""
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        paired = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss
-        shuffled = model(batch["input_ids"].roll(1, 0), batch["attention_mask"].roll(1, 0),
-                         labels=batch["labels"]).loss
-    return (shuffled - paired).item()
+def document_rotation(tokens: list[int], rng: np.random.Generator) -> list[int]:
+    """BART's document rotation: a token is chosen uniformly at random and the document is
+    rotated to begin with it, so the model must find the true start."""
+    start = int(rng.integers(len(tokens)))
+    return tokens[start:] + tokens[:start]

@@ -1,42 +1,44 @@
-"""Solutions to the exercises of lesson 06 (quantizers and the straight-through estimator)."""
+"""Lesson 06 exercises: solutions. The notebook imports these so CI runs its checks; delete the
+import in the notebook and write your own to do the exercise."""
 
-import torch
+from __future__ import annotations
 
-
-def asymmetric_quant(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Min-max (asymmetric) fake quantization of the whole tensor: 2^bits levels spread over
-    [min, max], x ~ codes * scale + min with codes in 0 .. 2^bits - 1. Returns the dequantized values."""
-    levels = 2 ** bits - 1
-    lo, hi = x.min(), x.max()
-    scale = (hi - lo) / levels
-    if scale == 0:  # a constant tensor: nothing to spread
-        scale = torch.ones_like(scale)
-    codes = torch.round((x - lo) / scale).clamp(0, levels)
-    return codes * scale + lo
+from collections import Counter
 
 
-def per_row_symmetric(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Symmetric max-abs fake quantization with one scale per row (per vector along the last dim):
-    scale = max|row| / (2^(bits-1) - 1), so a large value only coarsens its own row."""
-    qmax = 2 ** (bits - 1) - 1
-    scale = x.abs().amax(dim=-1, keepdim=True) / qmax          # (..., 1)
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row: any scale works
-    return torch.round(x / scale).clamp(-qmax, qmax) * scale
+def rouge_n_f1(pred: list[str], ref: list[str], n: int) -> float:
+    """ROUGE-N F1 of two token lists: shared n-grams, each counted at most as often as it occurs
+    on both sides (clipped); precision over the prediction's n-grams, recall over the reference's.
+    An empty side scores 0."""
+    def grams(tokens):
+        return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+    p, r = grams(pred), grams(ref)
+    hits = sum((p & r).values())
+    if hits == 0:
+        return 0.0
+    precision, recall = hits / sum(p.values()), hits / sum(r.values())
+    return 2 * precision * recall / (precision + recall)
 
 
-class BinarySTE(torch.autograd.Function):
-    """1-bit weights, sign(w) * mean|w| (sign(0) counts as +1), after clamping to +-clip; the
-    backward is the straight-through estimator: the gradient passes where |w| <= clip, 0 elsewhere."""
+def learning_rate(step: int, lr: float, warmup_steps: int, total_steps: int) -> float:
+    """Linear warm-up to lr over warmup_steps (step 0 already gets lr / warmup_steps), then a
+    linear decay that reaches 0 at total_steps."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    return lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
-    @staticmethod
-    def forward(ctx, w: torch.Tensor, clip: float) -> torch.Tensor:
-        ctx.save_for_backward(w)
-        ctx.clip = clip
-        w = w.clamp(-clip, clip)
-        alpha = w.abs().mean()
-        return torch.where(w >= 0, 1.0, -1.0) * alpha
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (w,) = ctx.saved_tensors
-        return grad * (w.abs() <= ctx.clip), None
+def input_gap(model, batch) -> float:
+    """How much worse the model predicts the labels when each target is paired with another
+    example's source (the sources rolled by one across the batch, their attention masks with
+    them): mean cross-entropy with the wrong sources minus with the right ones, in nats per token.
+    Near 0 for a model that ignores its input. The model is evaluated without dropout."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        paired = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss
+        shuffled = model(batch["input_ids"].roll(1, 0), batch["attention_mask"].roll(1, 0),
+                         labels=batch["labels"]).loss
+    return (shuffled - paired).item()

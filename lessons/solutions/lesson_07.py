@@ -1,31 +1,42 @@
-"""Solutions to the exercises of lesson 07 (quantizing BART: PTQ, then QAT)."""
-
-import copy
+"""Solutions to the exercises of lesson 07 (quantizers and the straight-through estimator)."""
 
 import torch
 
-from minidq.fakequant import ternary_codes
+
+def asymmetric_quant(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Min-max (asymmetric) fake quantization of the whole tensor: 2^bits levels spread over
+    [min, max], x ~ codes * scale + min with codes in 0 .. 2^bits - 1. Returns the dequantized values."""
+    levels = 2 ** bits - 1
+    lo, hi = x.min(), x.max()
+    scale = (hi - lo) / levels
+    if scale == 0:  # a constant tensor: nothing to spread
+        scale = torch.ones_like(scale)
+    codes = torch.round((x - lo) / scale).clamp(0, levels)
+    return codes * scale + lo
 
 
-def percentile_clip_quant(x: torch.Tensor, bits: int, quantile: float) -> torch.Tensor:
-    """Symmetric fake quantization whose clamp comes from the data: clip = the `quantile` of |x|
-    (over the whole tensor), then the max-abs grid of the clamped values, as minidq's Quantizer
-    with clip=that value. quantile=1.0 clamps nothing."""
-    clip = torch.quantile(x.detach().abs().flatten().float(), quantile)
+def per_row_symmetric(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Symmetric max-abs fake quantization with one scale per row (per vector along the last dim):
+    scale = max|row| / (2^(bits-1) - 1), so a large value only coarsens its own row."""
     qmax = 2 ** (bits - 1) - 1
-    x = x.clamp(-clip, clip)
-    scale = x.abs().max() / qmax
+    scale = x.abs().amax(dim=-1, keepdim=True) / qmax          # (..., 1)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row: any scale works
     return torch.round(x / scale).clamp(-qmax, qmax) * scale
 
 
-def ternary_except(model: torch.nn.Module, keep: list[str]) -> torch.nn.Module:
-    """A copy of the model whose nn.Linear weights are all ternary (TWN, clip 2.5: codes * alpha),
-    except those of modules whose name starts with one of the prefixes in `keep` (mixed precision:
-    the sensitive layers stay in full precision). The model passed in is left unchanged."""
-    model = copy.deepcopy(model)
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if isinstance(module, torch.nn.Linear) and not any(name.startswith(p) for p in keep):
-                codes, alpha = ternary_codes(module.weight, clip=2.5)
-                module.weight.copy_(codes * alpha)
-    return model
+class BinarySTE(torch.autograd.Function):
+    """1-bit weights, sign(w) * mean|w| (sign(0) counts as +1), after clamping to +-clip; the
+    backward is the straight-through estimator: the gradient passes where |w| <= clip, 0 elsewhere."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, clip: float) -> torch.Tensor:
+        ctx.save_for_backward(w)
+        ctx.clip = clip
+        w = w.clamp(-clip, clip)
+        alpha = w.abs().mean()
+        return torch.where(w >= 0, 1.0, -1.0) * alpha
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= ctx.clip), None

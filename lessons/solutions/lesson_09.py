@@ -1,25 +1,40 @@
-"""Solutions to the exercises of lesson 09 (DQ-BART: distillation and quantization, jointly)."""
+"""Solutions to the exercises of lesson 09 (distillation: a student made of teacher layers)."""
 
-import random
-
-from minidq.distill import DistillConfig
+import torch
 
 
-def paired_interval(a: list, b: list, resamples: int = 1000, seed: int = 0) -> tuple:
-    """(mean(a) - mean(b), low, high): the paired bootstrap 95% interval of the difference of two
-    models' per-example scores on the same examples. Each resample draws n example indices with
-    replacement (random.Random(seed)) and takes the mean difference over them, the SAME indices for
-    both models; low and high are the 2.5th and 97.5th percentiles of the sorted resampled means."""
-    n = len(a)
-    d = [x - y for x, y in zip(a, b)]                      # per-example differences: the pairing
-    rng = random.Random(seed)
-    means = sorted(sum(d[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    return sum(d) / n, means[int(0.025 * resamples)], means[min(resamples - 1, int(0.975 * resamples))]
+def student_parameters(config, encoder_layers: int, decoder_layers: int) -> int:
+    """The parameter count of a student with that many layers, without building it: the teacher's
+    shape (a BartConfig) gives every tensor's size. Counted as minidq's Bart counts them: the token
+    embedding once (tied to the LM head), the learned positions with BART's offset of 2 rows;
+    final_logits_bias is a buffer, not a parameter."""
+    d, v, p = config.d_model, config.vocab_size, config.max_position_embeddings
+    layer_norm = 2 * d                                      # gain and bias
+
+    def attention():
+        return 4 * (d * d + d)                              # q, k, v, out projections with biases
+
+    def ffn(dim):
+        return d * dim + dim + dim * d + d                  # fc1, fc2 with biases
+
+    encoder_layer = attention() + ffn(config.encoder_ffn_dim) + 2 * layer_norm
+    decoder_layer = 2 * attention() + ffn(config.decoder_ffn_dim) + 3 * layer_norm
+    total = v * d                                           # shared token embedding (= LM head)
+    total += 2 * (p + 2) * d                                # encoder and decoder positions (offset 2)
+    total += 2 * layer_norm                                 # layernorm_embedding of each stack
+    if getattr(config, "pre_layer_norm", False):
+        total += 2 * layer_norm                             # mBART's final LayerNorm of each stack
+    return total + encoder_layers * encoder_layer + decoder_layers * decoder_layer
 
 
-def balanced_config(norms: dict) -> DistillConfig:
-    """A DistillConfig whose hidden and attention weights make each of those terms pull (gradient
-    norm) as hard as the logits term at weight 1; ce and logits keep weight 1. norms: the gradient
-    norm of each unweighted term {"ce", "logits", "hidden", "attention"}."""
-    return DistillConfig(ce=1.0, logits=1.0, hidden=norms["logits"] / norms["hidden"],
-                         attention=norms["logits"] / norms["attention"])
+def hidden_loss_sum(student: tuple, teacher: tuple, layer_map: list, mask: torch.Tensor) -> torch.Tensor:
+    """The authors' reduction of the hidden-state term: the masked MSEs of the pairs (embeddings,
+    then student layer i with teacher layer layer_map[i]) added up instead of averaged.
+    Hidden-state tuples hold (embeddings, layer 1, ..., layer n); mask (B, T) marks real positions."""
+    pairs = [(0, 0)] + [(i + 1, t + 1) for i, t in enumerate(layer_map)]
+    m = mask[..., None].to(student[0].dtype)                # (B, T, 1)
+    total = 0
+    for s, t in pairs:
+        full = m.expand_as(student[s])
+        total = total + ((student[s] - teacher[t]) ** 2 * full).sum() / full.sum()
+    return total

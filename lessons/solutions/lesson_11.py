@@ -1,37 +1,40 @@
-"""Solutions to the exercises of lesson 11 (integer inference)."""
+"""Solutions to the exercises of lesson 11 (packing bits)."""
 
 import torch
 
 
-def int8_linear_per_tensor(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
-                           bias: torch.Tensor, clip: float = 2.5) -> torch.Tensor:
-    """DQ-BART's per-tensor activation scale: one scale min(max|x|, clip) / 127 for the whole input,
-    int8 codes, int8 x int8 -> int32 sums, then the two scales and the bias."""
-    x_scale = x.abs().amax().clamp(max=clip) / 127
-    x_codes = torch.round(x / x_scale).clamp(-127, 127).to(torch.int8)
-    acc = x_codes.to(torch.int32) @ w_codes.to(torch.int32).T          # (M, N) exact integer sums
-    return acc.to(torch.float32) * (x_scale * w_scale) + bias
+def pack_2bit(u: torch.Tensor) -> torch.Tensor:
+    """Unsigned 2-bit codes (uint8 values 0..3) four to a byte, code i of each group of four in bits
+    2i and 2i+1 (the first code in the lowest bits); the last byte is padded with zero codes."""
+    u = u.flatten().to(torch.uint8)
+    pad = (-len(u)) % 4
+    u = torch.cat([u, torch.zeros(pad, dtype=torch.uint8)]).reshape(-1, 4)   # (bytes, 4)
+    return u[:, 0] | (u[:, 1] << 2) | (u[:, 2] << 4) | (u[:, 3] << 6)
 
 
-def int8_linear_per_row_weight(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
-                               bias: torch.Tensor, clip: float = 2.5) -> torch.Tensor:
-    """Per-token input scales (M, 1) and per-output-row weight scales (N, 1): the scale of output
-    (m, n) is sx[m] * sw[n], an outer product applied once to the int32 sums."""
-    x_scale = x.abs().amax(dim=-1, keepdim=True).clamp(max=clip) / 127  # (M, 1)
-    x_codes = torch.round(x / x_scale).clamp(-127, 127).to(torch.int8)
-    acc = x_codes.to(torch.int32) @ w_codes.to(torch.int32).T          # (M, N)
-    return acc.to(torch.float32) * (x_scale * w_scale.reshape(1, -1)) + bias
+def unpack_trits_by_hand(data: torch.Tensor, n: int) -> torch.Tensor:
+    """Bytes holding five base-3 digits each (t0 + 3 t1 + 9 t2 + 27 t3 + 81 t4) back to n digits
+    (uint8 values 0..2), the lowest digit first: digit = byte mod 3, byte = byte div 3, five times."""
+    rest = data.to(torch.int64)
+    digits = []
+    for _ in range(5):
+        digits.append(rest % 3)
+        rest = rest // 3
+    return torch.stack(digits, dim=1).flatten()[:n].to(torch.uint8)          # (bytes * 5,) -> (n,)
 
 
-def int8_linear_asymmetric(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
-                           bias: torch.Tensor) -> torch.Tensor:
-    """Per-token uint8 input codes with a zero point (the range min(x, 0)..max(x, 0) onto 0..255),
-    int32 sums of the raw uint8 codes, the zero point folded out with the weight's row sums."""
-    lo = x.amin(dim=-1, keepdim=True).clamp(max=0)                        # (M, 1)
-    hi = x.amax(dim=-1, keepdim=True).clamp(min=0)
-    scale = (hi - lo) / 255
-    zero = torch.round(-lo / scale)                                       # (M, 1): the code of 0.0
-    u = (torch.round(x / scale) + zero).clamp(0, 255).to(torch.int32)    # (M, K) uint8 codes
-    cw = w_codes.to(torch.int32)
-    acc = u @ cw.T - zero.to(torch.int32) * cw.sum(dim=1)                 # (M, N): sum (u - z) cw
-    return acc.to(torch.float32) * (scale * w_scale.reshape(1, -1)) + bias
+def paper_footprint_mib(config, weight_bits: int, embedding_bits: int) -> float:
+    """The paper's size of a BART of shape `config` (a BartConfig: its layers included), in MiB:
+    every linear weight matrix at weight_bits, the token embedding (tied to the LM head, counted
+    once) at embedding_bits, and everything else in fp32 (4 bytes): biases, LayerNorms, the two
+    position tables (max_position_embeddings + 2 rows each) and final_logits_bias (one per token)."""
+    d, v = config.d_model, config.vocab_size
+    enc_linear = 4 * d * d + 2 * d * config.encoder_ffn_dim                # q, k, v, out; fc1, fc2
+    dec_linear = 8 * d * d + 2 * d * config.decoder_ffn_dim                # self- and cross-attention; fc1, fc2
+    enc_other = 4 * d + config.encoder_ffn_dim + d + 2 * 2 * d             # biases; 2 LayerNorms
+    dec_other = 8 * d + config.decoder_ffn_dim + d + 3 * 2 * d             # biases; 3 LayerNorms
+    linear = config.encoder_layers * enc_linear + config.decoder_layers * dec_linear
+    other = (config.encoder_layers * enc_other + config.decoder_layers * dec_other
+             + 2 * (config.max_position_embeddings + 2) * d + 2 * 2 * d + v)  # positions, layernorm_embedding, bias
+    bits = linear * weight_bits + v * d * embedding_bits + 32 * other
+    return bits / 8 / 2 ** 20

@@ -1,47 +1,37 @@
-"""Solutions to the exercises of lesson 12 (the paper's other experiments: translation, long-form QA)."""
+"""Solutions to the exercises of lesson 12 (integer inference)."""
 
-import re
-from collections import Counter
-
-
-def chrf_pair(pred: str, ref: str, order: int = 6, beta: float = 2.0) -> float:
-    """chrF of one sentence pair (x 100): character n-grams of orders 1..order with spaces removed;
-    precision and recall averaged over the orders present on both sides; then F-beta."""
-    p_text, r_text = "".join(pred.split()), "".join(ref.split())
-    precisions, recalls = [], []
-    for n in range(1, order + 1):
-        p = Counter(p_text[i:i + n] for i in range(len(p_text) - n + 1))
-        r = Counter(r_text[i:i + n] for i in range(len(r_text) - n + 1))
-        if p and r:
-            hits = sum((p & r).values())
-            precisions.append(hits / sum(p.values()))
-            recalls.append(hits / sum(r.values()))
-    if not precisions:
-        return 0.0
-    P, R = sum(precisions) / len(precisions), sum(recalls) / len(recalls)
-    return 0.0 if P + R == 0 else 100 * (1 + beta ** 2) * P * R / (beta ** 2 * P + R)
+import torch
 
 
-def target_with_language(tok, text: str, lang: str) -> list[int]:
-    """mBART target ids `text </s> lang` from minidq's tokenizer: the language code is added as a
-    special token if the tokenizer lacks it, made the target language, and encode_target does the rest."""
-    try:
-        tok.token_id(lang)
-    except KeyError:  # token_id raises for a token the vocabulary lacks
-        tok.add_special_tokens([lang])
-    tok.set_languages(tok.src_lang, lang)
-    return tok.encode_target(text)
+def int8_linear_per_tensor(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
+                           bias: torch.Tensor, clip: float = 2.5) -> torch.Tensor:
+    """DQ-BART's per-tensor activation scale: one scale min(max|x|, clip) / 127 for the whole input,
+    int8 codes, int8 x int8 -> int32 sums, then the two scales and the bias."""
+    x_scale = x.abs().amax().clamp(max=clip) / 127
+    x_codes = torch.round(x / x_scale).clamp(-127, 127).to(torch.int8)
+    acc = x_codes.to(torch.int32) @ w_codes.to(torch.int32).T          # (M, N) exact integer sums
+    return acc.to(torch.float32) * (x_scale * w_scale) + bias
 
 
-def fact_check(pred: str, facts: list[str], distractors: list[str]) -> tuple[bool, float]:
-    """(every fact mentioned and no distractor, fact F1): a mention is a whole-word,
-    case-insensitive match, not inside a longer word or a number written with commas;
-    precision counts facts and distractors mentioned, recall the facts."""
-    def mentions(fact):
-        return re.search(rf"(?<!\w)(?<!\d,){re.escape(fact)}(?!\w)(?!,\d)", pred, flags=re.IGNORECASE) is not None
-    right = sum(mentions(f) for f in facts)
-    wrong = sum(mentions(d) for d in distractors)
-    precision = right / (right + wrong) if right + wrong else 0.0
-    recall = right / len(facts) if facts else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return right == len(facts) and wrong == 0, f1
+def int8_linear_per_row_weight(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
+                               bias: torch.Tensor, clip: float = 2.5) -> torch.Tensor:
+    """Per-token input scales (M, 1) and per-output-row weight scales (N, 1): the scale of output
+    (m, n) is sx[m] * sw[n], an outer product applied once to the int32 sums."""
+    x_scale = x.abs().amax(dim=-1, keepdim=True).clamp(max=clip) / 127  # (M, 1)
+    x_codes = torch.round(x / x_scale).clamp(-127, 127).to(torch.int8)
+    acc = x_codes.to(torch.int32) @ w_codes.to(torch.int32).T          # (M, N)
+    return acc.to(torch.float32) * (x_scale * w_scale.reshape(1, -1)) + bias
+
+
+def int8_linear_asymmetric(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
+                           bias: torch.Tensor) -> torch.Tensor:
+    """Per-token uint8 input codes with a zero point (the range min(x, 0)..max(x, 0) onto 0..255),
+    int32 sums of the raw uint8 codes, the zero point folded out with the weight's row sums."""
+    lo = x.amin(dim=-1, keepdim=True).clamp(max=0)                        # (M, 1)
+    hi = x.amax(dim=-1, keepdim=True).clamp(min=0)
+    scale = (hi - lo) / 255
+    zero = torch.round(-lo / scale)                                       # (M, 1): the code of 0.0
+    u = (torch.round(x / scale) + zero).clamp(0, 255).to(torch.int32)    # (M, K) uint8 codes
+    cw = w_codes.to(torch.int32)
+    acc = u @ cw.T - zero.to(torch.int32) * cw.sum(dim=1)                 # (M, N): sum (u - z) cw
+    return acc.to(torch.float32) * (scale * w_scale.reshape(1, -1)) + bias
