@@ -171,6 +171,9 @@ def cmd_compare(args) -> None:
         iv = paired_bootstrap(scorer.per_index(preds[0]), scorer.per_index(preds[1]), len(test), 1000, 0)
         print(f"  test, first {len(test)}: {figures[0]:.1f} - {figures[1]:.1f} = {iv}")
         if scorer.facts:
+            teacher = scorer.per_index(preds[2])
+            for name, p in (("a", preds[0]), ("b", preds[1])):
+                print(f"  {name} - teacher: {paired_bootstrap(scorer.per_index(p), teacher, len(test), 1000, 0)}")
             print(teacher_breakdown(scorer, preds[2], {"a": preds[0], "b": preds[1]}))
 
 
