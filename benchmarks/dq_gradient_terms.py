@@ -38,7 +38,8 @@ def term_gradients(student: Bart, teacher: Bart, batch: dict, cfg: DistillConfig
     params = [p for p in student.parameters() if p.requires_grad]
     grads = {}
     for term in TERMS:
-        only = DistillConfig(**{t: (getattr(cfg, t) if t == term else 0.0) for t in TERMS}, reduction=cfg.reduction)
+        only = DistillConfig(**{t: (getattr(cfg, t) if t == term else 0.0) for t in TERMS}, reduction=cfg.reduction,
+                             logits_kind=cfg.logits_kind, temperature=cfg.temperature)
         loss, _ = DistillLoss(teacher, only)(student, batch)
         grads[term] = torch.cat([g.flatten() for g in torch.autograd.grad(loss, params, allow_unused=True)
                                  if g is not None])
@@ -67,6 +68,7 @@ def main() -> None:
     p.add_argument("--student", help="a trained student's folder (a study run's best/); default: the student at step 0")
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--reduction", choices=("mean", "sum"), default="mean")
+    p.add_argument("--logits-kind", choices=("mse", "kl"), default="mse", help="the logits term measured")
     args = p.parse_args()
     torch.manual_seed(0)
     task = TASKS[args.task]
@@ -81,7 +83,7 @@ def main() -> None:
     examples = load_split(SAMPLES / task.name, "train")[: 16 * args.batches]
     batches = make_batches(examples, tokenizer, 256, task.max_target_length, 16, tokenizer.pad_token_id,
                            shuffle=True, seed=0, where="train")
-    cfg = DistillConfig(reduction=args.reduction)
+    cfg = DistillConfig(reduction=args.reduction, logits_kind=args.logits_kind)
     rows = {t: {"norm": [], "cos_ce": []} for t in (*TERMS, "all")}
     parts = []
     for batch in batches.epoch(0):
@@ -92,7 +94,8 @@ def main() -> None:
             rows[t]["norm"].append(g.norm().item())
             rows[t]["cos_ce"].append(torch.nn.functional.cosine_similarity(g, grads["ce"], dim=0).item())
     print(f"{args.task}, DQ 2-2-8 {args.layers}, {args.student or 'step 0 (teacher layers copied, quantized)'}; "
-          f"{len(rows['ce']['norm'])} batches of 16, distillation {args.reduction}-reduced; median over batches")
+          f"{len(rows['ce']['norm'])} batches of 16, distillation {args.reduction}-reduced, logits term "
+          f"{args.logits_kind}; median over batches")
     print("| term | gradient norm | x CE's | cosine with CE's gradient |\n|---|---|---|---|")
     ce_norm = statistics.median(rows["ce"]["norm"])
     for t, r in rows.items():
