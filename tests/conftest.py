@@ -4,8 +4,15 @@ transformers is a test-only oracle: every parity test builds a reference model w
 saves it in a temp dir, and checks that minidq reads and computes exactly the same thing.
 """
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+# the lessons' checks and solutions import as top-level packages (`checks`, `solutions`), as the
+# notebooks, which run from lessons/, import them
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lessons"))
 
 TINY = dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4,
             decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=41, max_position_embeddings=64,

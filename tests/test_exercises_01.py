@@ -1,16 +1,10 @@
 """Lesson 01's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_01 import check_decode_ids, check_pad_batch  # noqa: E402
-from solutions import lesson_01 as solutions  # noqa: E402
+from checks.lesson_01 import check_decode_ids, check_pad_batch
+from solutions import lesson_01 as solutions
 
 CHAR_TO_BYTE = {c: b for b, c in solutions.bytes_to_unicode().items()}
 

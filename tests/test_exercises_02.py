@@ -1,16 +1,10 @@
 """Lesson 02's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_02 import check_cached_causal_bias, check_decoder_self_bias  # noqa: E402
-from solutions import lesson_02 as solutions  # noqa: E402
+from checks.lesson_02 import check_cached_causal_bias, check_decoder_self_bias
+from solutions import lesson_02 as solutions
 
 FMIN = torch.finfo(torch.float32).min
 

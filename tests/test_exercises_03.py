@@ -1,17 +1,11 @@
 """Lesson 03's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_03 import check_pre_ln_encoder_layer, check_shift_tokens_right  # noqa: E402
-from solutions import lesson_03 as solutions  # noqa: E402
+from checks.lesson_03 import check_pre_ln_encoder_layer, check_shift_tokens_right
+from solutions import lesson_03 as solutions
 
 
 def test_the_solutions_pass():

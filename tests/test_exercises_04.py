@@ -1,16 +1,10 @@
 """Lesson 04's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_04 import check_banned_next_tokens, check_greedy_min_length  # noqa: E402
-from solutions import lesson_04 as solutions  # noqa: E402
+from checks.lesson_04 import check_banned_next_tokens, check_greedy_min_length
+from solutions import lesson_04 as solutions
 
 
 def test_the_solutions_pass():

@@ -1,16 +1,11 @@
 """Lesson 05's exercise checks accept the solutions and reject plausible wrong answers."""
 
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_05 import check_document_rotation, check_token_deletion  # noqa: E402
-from solutions import lesson_05 as solutions  # noqa: E402
+from checks.lesson_05 import check_document_rotation, check_token_deletion
+from solutions import lesson_05 as solutions
 
 
 def test_the_solutions_pass():

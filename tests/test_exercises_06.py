@@ -1,17 +1,12 @@
 """Lesson 06's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
 
-LESSONS = Path(__file__).parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_06 import check_input_gap, check_learning_rate, check_rouge_n_f1  # noqa: E402
-from solutions import lesson_06 as solutions  # noqa: E402
+from checks.lesson_06 import check_input_gap, check_learning_rate, check_rouge_n_f1
+from solutions import lesson_06 as solutions
 
 
 def test_the_solutions_pass():

@@ -1,16 +1,10 @@
 """Lesson 07's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-LESSONS = Path(__file__).parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_07 import check_asymmetric_quant, check_binary_ste, check_per_row_symmetric  # noqa: E402
-from solutions import lesson_07 as solutions  # noqa: E402
+from checks.lesson_07 import check_asymmetric_quant, check_binary_ste, check_per_row_symmetric
+from solutions import lesson_07 as solutions
 
 
 def test_the_solutions_pass():

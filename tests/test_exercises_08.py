@@ -1,18 +1,13 @@
 """Lesson 08's exercise checks accept the solutions and reject plausible wrong answers."""
 
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-LESSONS = Path(__file__).parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_08 import check_percentile_clip_quant, check_ternary_except  # noqa: E402
-from minidq.fakequant import ternary_codes  # noqa: E402
-from solutions import lesson_08 as solutions  # noqa: E402
+from checks.lesson_08 import check_percentile_clip_quant, check_ternary_except
+from minidq.fakequant import ternary_codes
+from solutions import lesson_08 as solutions
 
 
 def test_the_solutions_pass():

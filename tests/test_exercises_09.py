@@ -1,15 +1,9 @@
 """Lesson 09's checks reject plausible wrong answers and accept the solutions."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_09 import check_hidden_loss_sum, check_student_parameters  # noqa: E402
-from solutions import lesson_09 as solutions  # noqa: E402
+from checks.lesson_09 import check_hidden_loss_sum, check_student_parameters
+from solutions import lesson_09 as solutions
 
 
 def test_student_parameters():

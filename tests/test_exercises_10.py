@@ -1,18 +1,13 @@
 """Lesson 10's checks reject plausible wrong answers and accept the solutions."""
 
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
+from checks.lesson_10 import check_balanced_config, check_paired_interval
+from solutions import lesson_10 as solutions
 
-from checks.lesson_10 import check_balanced_config, check_paired_interval  # noqa: E402
-from solutions import lesson_10 as solutions  # noqa: E402
-
-from minidq.distill import DistillConfig  # noqa: E402
+from minidq.distill import DistillConfig
 
 
 def unpaired_interval(a, b, resamples=1000, seed=0):

@@ -1,17 +1,12 @@
 """Lesson 11's checks reject plausible wrong answers and accept the solutions."""
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_11 import check_pack_2bit, check_paper_footprint_mib, check_unpack_trits_by_hand  # noqa: E402
-from solutions import lesson_11 as solutions  # noqa: E402
+from checks.lesson_11 import check_pack_2bit, check_paper_footprint_mib, check_unpack_trits_by_hand
+from solutions import lesson_11 as solutions
 
 
 def pack_high_first(u):

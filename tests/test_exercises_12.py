@@ -1,17 +1,11 @@
 """Lesson 12's exercise checks accept the solutions and reject plausible wrong answers."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-LESSONS = Path(__file__).parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_12 import (check_int8_linear_asymmetric, check_int8_linear_per_row_weight,  # noqa: E402
+from checks.lesson_12 import (check_int8_linear_asymmetric, check_int8_linear_per_row_weight,
                               check_int8_linear_per_tensor)
-from solutions import lesson_12 as solutions  # noqa: E402
+from solutions import lesson_12 as solutions
 
 
 def test_the_solutions_pass():

@@ -1,17 +1,12 @@
 """Lesson 13's exercise checks accept the solutions and reject plausible wrong answers."""
 
 import re
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-LESSONS = Path(__file__).parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_13 import check_chrf_pair, check_fact_check, check_target_with_language  # noqa: E402
-from solutions import lesson_13 as solutions  # noqa: E402
+from checks.lesson_13 import check_chrf_pair, check_fact_check, check_target_with_language
+from solutions import lesson_13 as solutions
 
 
 def test_the_solutions_pass():

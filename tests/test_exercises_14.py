@@ -1,19 +1,14 @@
 """Lesson 14's exercise checks accept the solutions and reject plausible wrong answers."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-LESSONS = Path(__file__).parent.parent / "lessons"
-sys.path.insert(0, str(LESSONS))
-
-from checks.lesson_14 import check_elastic_init, check_kl_logits_masked, check_lsq_per_row  # noqa: E402
-from solutions import lesson_14 as solutions  # noqa: E402
-from solutions.lesson_14 import grad_scale, round_pass  # noqa: E402
+from checks.lesson_14 import check_elastic_init, check_kl_logits_masked, check_lsq_per_row
+from solutions import lesson_14 as solutions
+from solutions.lesson_14 import grad_scale, round_pass
 
 
 def test_the_solutions_pass():
