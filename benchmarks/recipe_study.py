@@ -39,12 +39,11 @@ from pathlib import Path
 import torch
 
 from minidq.data import load_split
-from minidq.metrics import fact_scores
 from minidq.model import Bart
-from minidq.tokenizer import Tokenizer
 from minidq.stats import paired_bootstrap
 from minidq.students import StudentRun, ship, train_student
 from minidq.tasks import SAMPLES, TASKS, Scorer
+from minidq.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -168,12 +167,12 @@ def cmd_compare(args) -> None:
         preds = [predict(model, tokenizer, scorer.sources, batch_size=32, progress=False, num_beams=4,
                          max_length=task.max_length, early_stopping=True) for model, tokenizer in models]
         figures = [scorer.figures(p)[scorer.key()] for p in preds]
-        iv = paired_bootstrap(scorer.per_index(preds[0]), scorer.per_index(preds[1]), len(test), 1000, 0)
-        print(f"  test, first {len(test)}: {figures[0]:.1f} - {figures[1]:.1f} = {iv}")
+        score = [scorer.per_index(p) for p in preds]
+        print(f"  test, first {len(test)}: {figures[0]:.1f} - {figures[1]:.1f} = "
+              f"{paired_bootstrap(score[0], score[1], len(test), 1000, 0)}")
         if scorer.facts:
-            teacher = scorer.per_index(preds[2])
-            for name, p in (("a", preds[0]), ("b", preds[1])):
-                print(f"  {name} - teacher: {paired_bootstrap(scorer.per_index(p), teacher, len(test), 1000, 0)}")
+            for name, s in (("a", score[0]), ("b", score[1])):
+                print(f"  {name} - teacher: {paired_bootstrap(s, score[2], len(test), 1000, 0)}")
             print(teacher_breakdown(scorer, preds[2], {"a": preds[0], "b": preds[1]}))
 
 
@@ -181,11 +180,10 @@ def teacher_breakdown(scorer: Scorer, teacher: list[str], students: dict[str, li
     """Does a student lose by copying its teacher's mistakes, or on examples the teacher gets right?
     Each student's facts-right count among the examples the teacher gets wrong and among those it
     gets right, and how many of its outputs are the teacher's word for word."""
-    right = lambda preds: [fact_scores(p, f, d)[0] == 1.0 for p, f, d in zip(preds, *scorer.facts)]
-    t = right(teacher)
+    t = [v == 100 for v in scorer.per_example(teacher)]
     lines = [f"  teacher: right on {sum(t)} of {len(t)} test examples, wrong on {len(t) - sum(t)}"]
     for name, preds in students.items():
-        s = right(preds)
+        s = [v == 100 for v in scorer.per_example(preds)]
         lines.append(f"  {name}: right on {sum(x for x, y in zip(s, t) if not y)} of the teacher's {len(t) - sum(t)} "
                      f"wrong, {sum(x for x, y in zip(s, t) if y)} of its {sum(t)} right; "
                      f"{sum(p == q for p, q in zip(preds, teacher))} outputs identical to the teacher's")

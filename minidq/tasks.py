@@ -54,10 +54,16 @@ class Scorer:
     def key(self) -> str:
         return "bleu" if self.task.metric == "bleu" else ("facts_exact" if self.facts else "rougeL")
 
+    def per_example(self, preds: list[str]) -> list[float]:
+        """Each example's key metric: facts right (100 or 0) on the fact tasks, else ROUGE-L F1.
+        BLEU has none: it is a corpus figure, not a mean over sentences."""
+        if self.task.metric == "bleu":
+            raise ValueError("BLEU is a corpus figure: it has no per-example value (use per_index)")
+        if self.facts:
+            return [100.0 * fact_scores(p, f, d)[0] for p, f, d in zip(preds, *self.facts)]
+        return [100 * rouge_scores(p, r)["rougeL"].f1 for p, r in zip(preds, self.refs)]
+
     def per_index(self, preds: list[str]):
         if self.task.metric == "bleu":
             return lambda idx: bleu([preds[i] for i in idx], [self.refs[i] for i in idx])
-        if self.facts:
-            exact = [100.0 * fact_scores(p, f, d)[0] for p, f, d in zip(preds, *self.facts)]
-            return mean_of(exact)
-        return mean_of([100 * rouge_scores(p, r)["rougeL"].f1 for p, r in zip(preds, self.refs)])
+        return mean_of(self.per_example(preds))
