@@ -37,27 +37,26 @@ def _bit_for_bit(y: torch.Tensor, expected: torch.Tensor, what: str) -> None:
         "associative; multiply the int32 sums by the product of the scales, acc * (sx * sw), as section 1 does")
 
 
-def check_int8_linear_per_tensor(int8_linear_per_tensor) -> None:
-    layer = _layer(Quantizer("ternary", 2, clip=2.5), input_per_row=False)
+def _equals_layer(int8_linear, layer, what: str) -> None:
+    """int8_linear(x, weight codes, weight scale, bias) equals the fake-quantized `layer` bit for bit."""
     w_codes, w_scale = layer.weight_quant.codes(layer.weight)
     for x in _inputs():
         with torch.no_grad():
-            y = int8_linear_per_tensor(x, w_codes, w_scale, layer.bias.detach())
+            y = int8_linear(x, w_codes, w_scale, layer.bias.detach())
             expected = layer(x)
         assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
-        _bit_for_bit(y, expected, "QuantLinear(per_row=False)")
+        _bit_for_bit(y, expected, what)
+
+
+def check_int8_linear_per_tensor(int8_linear_per_tensor) -> None:
+    layer = _layer(Quantizer("ternary", 2, clip=2.5), input_per_row=False)
+    _equals_layer(int8_linear_per_tensor, layer, "QuantLinear(per_row=False)")
 
 
 def check_int8_linear_per_row_weight(int8_linear_per_row_weight) -> None:
     layer = _layer(Quantizer("symmetric", 8, per_row=True, clip=2.5), input_per_row=True)
-    w_codes, w_scale = layer.weight_quant.codes(layer.weight)
-    assert w_scale.shape == (N, 1)
-    for x in _inputs():
-        with torch.no_grad():
-            y = int8_linear_per_row_weight(x, w_codes, w_scale, layer.bias.detach())
-            expected = layer(x)
-        assert y.shape == expected.shape, f"shape {tuple(y.shape)}, expected {tuple(expected.shape)}"
-        _bit_for_bit(y, expected, "the per-row QuantLinear")
+    assert layer.weight_quant.codes(layer.weight)[1].shape == (N, 1)  # one scale per output row
+    _equals_layer(int8_linear_per_row_weight, layer, "the per-row QuantLinear")
 
 
 def asymmetric_reference(x: torch.Tensor, w_codes: torch.Tensor, w_scale: torch.Tensor,
