@@ -429,6 +429,31 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def overview(summaries: list[dict]) -> str:
+    """Every task's table in one: each row's key metric (its share of the teacher's, its
+    compression) per task, then each claim's difference and verdict per task. The one table a
+    reader needs; the per-task tables below it hold the other figures."""
+    tasks = [s["task"] for s in summaries]
+    cells: dict[tuple, dict[str, str]] = {}  # (method, W-E-A, layers, trained) -> task -> cell
+    for s in summaries:
+        for r in s["rows"]:
+            trained = r["trained"].replace(" (here)", " here").replace(" (shipped)", " shipped")
+            cells.setdefault((r["method"], r["quant"], r["layers"], trained), {})[s["task"]] = (
+                f"{r[s['key']]:.1f} ({r['pct_teacher']:.0f}%, {r['compression']:.1f}x)")
+    head = ["method", "W-E-A", "layers", "trained",
+            *[f"{t}: {COLUMNS[s['key']]} (% of teacher, compression)" for t, s in zip(tasks, summaries)]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([*row, *[by_task.get(t, "") for t in tasks]]) + " |" for row, by_task in cells.items()]
+    claims: dict[str, dict[str, str]] = {}
+    for s in summaries:
+        for c in s["claims"]:
+            claims.setdefault(c["claim"], {})[s["task"]] = f"{c['diff']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}]: {c['verdict']}"
+    if claims:
+        lines += ["", "| claim (a - b, paired bootstrap 95%) | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
+        lines += ["| " + " | ".join([text, *[by_task.get(t, "") for t in tasks]]) + " |" for text, by_task in claims.items()]
+    return "\n".join(lines) + "\n"
+
+
 def plot(results: list[dict], key: str, task: str, path: Path) -> None:
     """Compression (log scale) vs the key metric; one marker per row and a legend, so no label
     sits on another (rows with equal size and score overlap only as markers)."""
@@ -473,7 +498,9 @@ def run(cfg: DemoConfig) -> list[dict]:
         raise ConfigError(f"unknown task(s) {', '.join(sorted(bad))}; choose from {', '.join(TASKS)}")
     summaries = [run_task(TASKS[name], cfg) for name in cfg.tasks]
     # one file with every task's table found under OUT, so tasks run one at a time add up
-    tables = [Path(cfg.out, t, "results.md") for t in TASKS if Path(cfg.out, t, "results.md").is_file()]
-    Path(cfg.out, "results.md").write_text("\n".join(t.read_text() for t in tables))
-    print(f"\nwrote {Path(cfg.out, 'results.md')} ({', '.join(t.parent.name for t in tables)})")
+    found = [t for t in TASKS if Path(cfg.out, t, "results.json").is_file()]
+    together = overview([json.loads(Path(cfg.out, t, "results.json").read_text()) for t in found])
+    tables = [Path(cfg.out, t, "results.md").read_text() for t in found]
+    Path(cfg.out, "results.md").write_text("\n".join(["### all tasks", "", together, *tables]))
+    print(f"\n{together}\nwrote {Path(cfg.out, 'results.md')} ({', '.join(found)})")
     return summaries

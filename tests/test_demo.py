@@ -46,6 +46,13 @@ def test_translation_and_qa_tables(tmp_path):
                  "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "qa" / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["teacher", "PTQ"] and "facts_fact_f1" in rows[0]
+    # the two runs add up to one overview: a line per row, a column per task (QA's before translation's)
+    together = (tmp_path / "results.md").read_text().split("### qa")[0]
+    ptq = next(line for line in together.splitlines() if line.startswith("| PTQ |")).split(" | ")
+    qa_cell, translation_cell = ptq[4], ptq[5].rstrip(" |")
+    assert qa_cell.startswith(f"{rows[1]['facts_exact']:.1f} (") and translation_cell.endswith("x)")
+    assert "| qa: facts right % (% of teacher, compression) | translation: BLEU" in together
+    assert together.count("\n| teacher |") == 1
 
 
 def test_bad_rows_and_tasks_are_one_line(tmp_path, capsys):
