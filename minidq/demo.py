@@ -468,7 +468,8 @@ def plot(results: list[dict], key: str, task: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, r in enumerate(results):
         ax.scatter(r["compression"], r[key], marker=markers[i % len(markers)], s=70, alpha=0.8,
-                   label=f"{r['method']} {r['quant']} {r['layers']}" + (" shipped" if r["row"].startswith(SHIPPED) else ""))
+                   label=f"{r['method']} {r['quant']} {r['layers']}"
+                   + (f": {r['trained']}" if r["trained"] not in ("the teacher", "-") else ""))
     ax.set_xscale("log")
     ax.set_xlabel("compression vs the fp32 teacher (x, log scale)")
     ax.set_ylabel(f"{COLUMNS[key]} (test)")
