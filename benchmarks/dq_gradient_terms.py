@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from dataclasses import replace
 
 import torch
 
@@ -38,8 +39,7 @@ def term_gradients(student: Bart, teacher: Bart, batch: dict, cfg: DistillConfig
     params = [p for p in student.parameters() if p.requires_grad]
     grads = {}
     for term in TERMS:
-        only = DistillConfig(**{t: (getattr(cfg, t) if t == term else 0.0) for t in TERMS}, reduction=cfg.reduction,
-                             logits_kind=cfg.logits_kind, temperature=cfg.temperature)
+        only = replace(cfg, **{t: 0.0 for t in TERMS if t != term})  # every other setting as in cfg
         loss, _ = DistillLoss(teacher, only)(student, batch)
         grads[term] = torch.cat([g.flatten() for g in torch.autograd.grad(loss, params, allow_unused=True)
                                  if g is not None])
