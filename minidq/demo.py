@@ -420,8 +420,7 @@ def markdown(summary: dict) -> str:
                      "'about as good' means the interval rules out a loss of more than 5% of the teacher's "
                      "score, at least 2 points):")
         for c in summary["claims"]:
-            lines.append(f"- {c['claim']}: {c['a']} - {c['b']} = {c['diff']:+.1f} [{c['low']:+.1f}, "
-                         f"{c['high']:+.1f}]: **{c['verdict']}**")
+            lines.append(f"- {c['claim']}: {c['a']} - {c['b']} = {_interval(c)}: **{c['verdict']}**")
         lines.append("")
     if summary["bands"]:
         lines.append("Bands: " + "; ".join(f"{b['band']}: {'yes' if b['holds'] else 'NO'}" for b in summary["bands"]))
@@ -447,7 +446,7 @@ def overview(summaries: list[dict]) -> str:
     claims: dict[str, dict[str, str]] = {}
     for s in summaries:
         for c in s["claims"]:
-            claims.setdefault(c["claim"], {})[s["task"]] = f"{c['diff']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}]: {c['verdict']}"
+            claims.setdefault(c["claim"], {})[s["task"]] = f"{_interval(c)}: {c['verdict']}"
     if claims:
         lines += ["", "| claim (a - b, paired bootstrap 95%) | " + " | ".join(tasks) + " |", "|" + "---|" * (len(tasks) + 1)]
         lines += ["| " + " | ".join([text, *[by_task.get(t, "") for t in tasks]]) + " |" for text, by_task in claims.items()]
@@ -479,6 +478,10 @@ def plot(results: list[dict], key: str, task: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _interval(claim: dict) -> str:
+    return f"{claim['diff']:+.1f} [{claim['low']:+.1f}, {claim['high']:+.1f}]"
 
 
 def _figures_text(figures: dict) -> str:
