@@ -20,9 +20,11 @@ it) are printed as holding or not.
 
 The table's full-budget rows are the students shipped in data_samples/TASK/students/ (trained by
 minidq.students for 1500 steps, each with its command, seed and log), loaded from their packed
-files and scored as a user would. Trained here, at the demo's budget (120 steps), are PTQ, the key
-pair (QAT and DQ at 2-2-8 6-6: the method visibly runs) and each of the rows above that no shipped
-student stands for; `--rows` trains the rows it names instead. `--full` trains every shipped
+files and scored as a user would: most with minidq's recipe, and the key pair and DQ 6-3 with the
+paper's too (rows "-paper"; minidq.recipes says what differs), so each row's recipe is a column.
+Trained here, at the demo's budget (120 steps, the paper's recipe), are PTQ, the key pair (QAT and
+DQ at 2-2-8 6-6: the method visibly runs) and each of the rows above that no shipped student stands
+for; `--rows` trains the rows it names instead. `--full` trains every shipped
 student again from its record first and scores those: the shipped rows, reproduced (hours on a CPU).
 
 `--variants` runs, instead, the rows beyond the paper (minidq.variants: sequence-level KD, learned
@@ -52,6 +54,7 @@ from .export import footprint, load_packed, save_packed
 from .heads import prune_least_important
 from .model import Bart
 from .quant import QuantConfig, quantize
+from .recipes import recipe_of
 from .stats import paired_bootstrap
 from .students import StudentRun, ship, shipped, train_student
 from .tasks import SAMPLES, TASKS, Scorer, Task
@@ -204,14 +207,16 @@ def score_row(ctx: Context, name: str) -> tuple[dict, list[str]]:
         figures, preds = ctx.score(load_packed(packed).to(ctx.cfg.device))
         return {"method": run["method"], "quant": run["quant"], "layers": run["layers"],
                 "bytes": footprint(packed).model_bytes, **figures, "train_s": 0.0,
-                "trained": f"{run['steps']} steps ({'retrained' if ctx.cfg.full else 'shipped'})"}, preds
+                "trained": f"{run['steps']} steps ({'retrained' if ctx.cfg.full else 'shipped'})",
+                "recipe": StudentRun(**run).recipe or "its own"}, preds
     if name == "teacher":
         figures, preds = ctx.score(ctx.teacher)
         layers = f"{ctx.teacher.config.encoder_layers}-{ctx.teacher.config.decoder_layers}"
         bytes_ = (ctx.teacher_dir / "model.safetensors").stat().st_size
         return {"method": "teacher", "quant": "32-32-32", "layers": layers, "bytes": bytes_, **figures,
-                "train_s": 0.0, "trained": "the teacher"}, preds
+                "train_s": 0.0, "trained": "the teacher", "recipe": "-"}, preds
     row = next(r for r in ALL_ROWS if r.name == name)
+    variant = VARIANTS.get(row.method)
     start = time.perf_counter()
     student = build_row(row, ctx.teacher, ctx.tokenizer, ctx.batches, ctx.valid, ctx.cfg, ctx.out / row.name)
     train_s = time.perf_counter() - start
@@ -220,7 +225,8 @@ def score_row(ctx: Context, name: str) -> tuple[dict, list[str]]:
     figures, preds = ctx.score(load_packed(packed).to(ctx.cfg.device))
     return {"method": row.method, "quant": row.quant, "layers": row.layers,
             "bytes": footprint(packed).model_bytes,  # the file less its embedded tokenizer
-            **figures, "train_s": train_s, "trained": f"{ctx.cfg.steps} steps (here)" if row.method != "PTQ" else "-"}, preds
+            **figures, "train_s": train_s, "trained": f"{ctx.cfg.steps} steps (here)" if row.method != "PTQ" else "-",
+            "recipe": recipe_of(variant.quant if variant else {}, ctx.cfg.lr) or "its own"}, preds
 
 
 def students_dir(task: Task, cfg: DemoConfig) -> Path:
@@ -361,6 +367,8 @@ def check_claims(predictions: dict[str, list[str]], scorer: Scorer, n: int, resa
              prefix + "QAT-2-2-8-" + layers, "better"),
             ("fewer decoder layers cost quality" + said, fewer, dq, "worse"),
         ]
+    comparisons.append(("minidq's recipe beats the paper's (DQ 2-2-8, shipped students)", SHIPPED + "DQ-2-2-8-" + layers,
+                        SHIPPED + "DQ-2-2-8-" + layers + "-paper", "better"))
     comparisons += [(f"{r.method} {'is about as good as' if VARIANTS[r.method].claim == 'close' else 'beats'} plain DQ "
                      f"({r.quant} {r.layers})", r.name, f"DQ-{r.quant}-{r.layers}", VARIANTS[r.method].claim)
                     for r in VARIANT_ROWS if r.method in VARIANTS]
@@ -407,11 +415,11 @@ COLUMNS = {"facts_exact": "facts right %", "facts_fact_f1": "fact F1", "rouge1":
 def markdown(summary: dict) -> str:
     rows = summary["rows"]
     metrics = [k for k in COLUMNS if k in rows[0]]
-    head = ["method", "W-E-A", "layers", "trained", "size (MiB)", "compression", *[COLUMNS[k] for k in metrics],
+    head = ["method", "W-E-A", "layers", "trained", "recipe", "size (MiB)", "compression", *[COLUMNS[k] for k in metrics],
             f"% of teacher ({COLUMNS[summary['key']]})", "train time (s)"]
     lines = [f"### {summary['task']}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["method"], r["quant"], r["layers"], r["trained"], f"{r['bytes'] / 2**20:.2f}", f"{r['compression']:.1f}x",
+        cells = [r["method"], r["quant"], r["layers"], r["trained"], r["recipe"], f"{r['bytes'] / 2**20:.2f}", f"{r['compression']:.1f}x",
                  *[f"{r[k]:.1f}" for k in metrics], f"{r['pct_teacher']:.1f}", f"{r['train_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", summary["caption"], ""]
@@ -433,13 +441,13 @@ def overview(summaries: list[dict]) -> str:
     compression) per task, then each claim's difference and verdict per task. The one table a
     reader needs; the per-task tables below it hold the other figures."""
     tasks = [s["task"] for s in summaries]
-    cells: dict[tuple, dict[str, str]] = {}  # (method, W-E-A, layers, trained) -> task -> cell
+    cells: dict[tuple, dict[str, str]] = {}  # (method, W-E-A, layers, trained, recipe) -> task -> cell
     for s in summaries:
         for r in s["rows"]:
             trained = r["trained"].replace(" (here)", " here").replace(" (shipped)", " shipped")
-            cells.setdefault((r["method"], r["quant"], r["layers"], trained), {})[s["task"]] = (
+            cells.setdefault((r["method"], r["quant"], r["layers"], trained, r["recipe"]), {})[s["task"]] = (
                 f"{r[s['key']]:.1f} ({r['pct_teacher']:.0f}%, {r['compression']:.1f}x)")
-    head = ["method", "W-E-A", "layers", "trained",
+    head = ["method", "W-E-A", "layers", "trained", "recipe",
             *[f"{t}: {COLUMNS[s['key']]} (% of teacher, compression)" for t, s in zip(tasks, summaries)]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join([*row, *[by_task.get(t, "") for t in tasks]]) + " |" for row, by_task in cells.items()]
@@ -468,7 +476,7 @@ def plot(results: list[dict], key: str, task: str, path: Path) -> None:
     for i, r in enumerate(results):
         ax.scatter(r["compression"], r[key], marker=markers[i % len(markers)], s=70, alpha=0.8,
                    label=f"{r['method']} {r['quant']} {r['layers']}"
-                   + (f": {r['trained']}" if r["trained"] not in ("the teacher", "-") else ""))
+                   + (f": {r['trained']}, {r['recipe']} recipe" if r["trained"] not in ("the teacher", "-") else ""))
     ax.set_xscale("log")
     ax.set_xlabel("compression vs the fp32 teacher (x, log scale)")
     ax.set_ylabel(f"{COLUMNS[key]} (test)")

@@ -28,3 +28,10 @@ RECIPES = {
     "paper": Recipe(),
     "minidq": Recipe(quant=dict(clip_val=None, weight_per_row=True), lr=1e-4),
 }
+
+
+def recipe_of(quant_options: dict, lr: float) -> str | None:
+    """The name of the recipe that these QuantConfig options and learning rate are, or None
+    (a setting of its own, e.g. a study's variant): how a shipped student's record or a row of
+    `make demo` says which recipe trained it."""
+    return next((name for name, r in RECIPES.items() if r.quant == quant_options and r.lr == lr), None)

@@ -25,6 +25,7 @@ from .export import save_packed
 from .model import Attention, Bart
 from .fakequant import Quantizer
 from .quant import QuantConfig, QuantLinear, quantize
+from .recipes import recipe_of
 from .tasks import SAMPLES, TASKS, Scorer
 from .tokenizer import Tokenizer
 from .train import TrainConfig, task_loss, train
@@ -47,8 +48,16 @@ class StudentRun:
     distill_options: dict = field(default_factory=dict)  # DistillConfig options (DQ), e.g. logits_kind="kl"
 
     @property
+    def recipe(self) -> str | None:
+        """The named recipe (minidq.recipes) this run follows; None for a setting of its own."""
+        plain = self.calibrate is None and not self.distill_options
+        return recipe_of(self.quant_options, self.lr) if plain else None
+
+    @property
     def row(self) -> str:
-        return f"{self.method}-{self.quant}-{self.layers}"
+        """METHOD-W-E-A-LAYERS, the name its shipped files take; "-paper" added for DQ-BART's own
+        recipe, so each shipped row can stand beside the same student of minidq's."""
+        return f"{self.method}-{self.quant}-{self.layers}" + ("-paper" if self.recipe == "paper" else "")
 
 
 def activation_quantizers(model: Bart) -> dict[str, Quantizer]:

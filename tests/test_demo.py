@@ -49,7 +49,8 @@ def test_translation_and_qa_tables(tmp_path):
     # the two runs add up to one overview: a line per row, a column per task (QA's before translation's)
     together = (tmp_path / "results.md").read_text().split("### qa")[0]
     ptq = next(line for line in together.splitlines() if line.startswith("| PTQ |")).split(" | ")
-    qa_cell, translation_cell = ptq[4], ptq[5].rstrip(" |")
+    assert ptq[4] == "paper"  # its quantizers are DQ-BART's (the +-2.5 clamp, one scale per tensor)
+    qa_cell, translation_cell = ptq[5], ptq[6].rstrip(" |")
     assert qa_cell.startswith(f"{rows[1]['facts_exact']:.1f} (") and translation_cell.endswith("x)")
     assert "| qa: facts right % (% of teacher, compression) | translation: BLEU" in together
     assert together.count("\n| teacher |") == 1
@@ -123,7 +124,7 @@ def test_shipped_students_are_scored_beside_the_rows_trained_here_and_full_retra
     shipped_row, retrained_row = tables[()][1], tables[("--full",)][1]
     assert [r["row"] for r in tables[()]] == ["teacher", "shipped:DQ-2-2-8-1-1", "DQ-2-2-8-6-3"]
     assert shipped_row["trained"] == "2 steps (shipped)" and tables[()][2]["trained"] == "2 steps (here)"
-    assert "| DQ | 2-2-8 | 1-1 | 2 steps (shipped) |" in (tmp_path / "out" / "summarization" / "results.md").read_text()
+    assert "| DQ | 2-2-8 | 1-1 | 2 steps (shipped) | its own |" in (tmp_path / "out" / "summarization" / "results.md").read_text()
     assert retrained_row["trained"] == "2 steps (retrained)"
     assert (tmp_path / "out--full" / "summarization" / "students" / "DQ-2-2-8-1-1.packed").is_file()
     assert {k: v for k, v in retrained_row.items() if k != "trained"} == \

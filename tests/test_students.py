@@ -76,6 +76,17 @@ def test_a_shipped_student_is_its_best_checkpoint_packed_with_its_record(finishe
                                        rtol=1e-3, atol=1e-6)
 
 
+def test_a_student_of_the_papers_recipe_ships_beside_minidqs_and_one_of_its_own_keeps_its_name():
+    from dataclasses import replace
+
+    assert (RUN.recipe, RUN.row) == ("minidq", "DQ-2-2-8-1-1")
+    paper = replace(RUN, quant_options={}, lr=5e-4)
+    assert (paper.recipe, paper.row) == ("paper", "DQ-2-2-8-1-1-paper")  # not the same files as minidq's
+    for own in (replace(RUN, lr=3e-4), replace(RUN, distill_options={"logits_kind": "kl"}),
+                replace(paper, calibrate=99.99)):
+        assert (own.recipe, own.row) == (None, "DQ-2-2-8-1-1")
+
+
 def test_ship_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a finished run"):
         ship(RUN, tmp_path, tmp_path / "students", command="")
