@@ -445,7 +445,8 @@ def overview(summaries: list[dict]) -> str:
     for s in summaries:
         for r in s["rows"]:
             trained = r["trained"].replace(" (here)", " here").replace(" (shipped)", " shipped")
-            cells.setdefault((r["method"], r["quant"], r["layers"], trained, r["recipe"]), {})[s["task"]] = (
+            recipe = r.get("recipe", "?")  # "?": a table written before rows named their recipe
+            cells.setdefault((r["method"], r["quant"], r["layers"], trained, recipe), {})[s["task"]] = (
                 f"{r[s['key']]:.1f} ({r['pct_teacher']:.0f}%, {r['compression']:.1f}x)")
     head = ["method", "W-E-A", "layers", "trained", "recipe",
             *[f"{t}: {COLUMNS[s['key']]} (% of teacher, compression)" for t, s in zip(tasks, summaries)]]
