@@ -157,10 +157,12 @@ def cmd_compare(args) -> None:
     for name in steps:
         a, b = (scorer.per_index(json.loads((run / name).read_text())) for run in runs)
         print(f"  validation, step {int(name[6:12])}: {paired_bootstrap(a, b, len(valid), 1000, 0)}")
-    if args.test_a and args.test_b:
+    if (args.test_a and args.test_b) or args.test_unpacked:
         test = load_split(data_dir, "test")[: args.test_examples]
         scorer = Scorer.for_examples(task, test, data_dir, "test")
-        models = [(load_packed(path), load_packed_tokenizer(path)) for path in (args.test_a, args.test_b)]
+        models = ([(Bart.from_pretrained(run / "best"), Tokenizer.from_pretrained(run / "best")) for run in runs]
+                  if args.test_unpacked else  # fake-quantized, as validation scores them: what packing changes
+                  [(load_packed(path), load_packed_tokenizer(path)) for path in (args.test_a, args.test_b)])
         if scorer.facts:  # the teacher too, to see whose mistakes each student makes
             teacher_dir = data_dir / "teacher"
             models.append((Bart.from_pretrained(teacher_dir), Tokenizer.from_pretrained(teacher_dir)))
@@ -243,6 +245,8 @@ def main() -> None:
     p.add_argument("--test-a", help="run a's packed student, to compare on test too")
     p.add_argument("--test-b", help="run b's packed student")
     p.add_argument("--valid-examples", type=int, default=200)
+    p.add_argument("--test-unpacked", action="store_true",
+                   help="compare on test the runs' best/ checkpoints (fake-quantized) instead of packed students")
     p.add_argument("--test-examples", type=int, default=200)
     p.add_argument("--out", default="runs/study")
     p.set_defaults(func=cmd_compare)
